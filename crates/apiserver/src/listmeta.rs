@@ -64,9 +64,10 @@ impl SchemaMergeMeta {
             while node.get("type").and_then(Value::as_str) == Some("array") {
                 node = node.get("items")?;
             }
-            node = node.get("properties")?.get(*field).or_else(|| {
-                node.get("additionalProperties").filter(|v| v.is_object())
-            })?;
+            node = node
+                .get("properties")?
+                .get(*field)
+                .or_else(|| node.get("additionalProperties").filter(|v| v.is_object()))?;
         }
         Some(node)
     }
@@ -149,9 +150,8 @@ fn pod_spec_list_type(path: &[&str]) -> ListType {
 }
 
 fn builtin_list_type(group: &str, kind: &str, path: &[&str]) -> ListType {
-    let pod_spec_at = |prefix: &[&str]| -> Option<ListType> {
-        path.strip_prefix(prefix).map(pod_spec_list_type)
-    };
+    let pod_spec_at =
+        |prefix: &[&str]| -> Option<ListType> { path.strip_prefix(prefix).map(pod_spec_list_type) };
     // Every object: ownerReferences by uid, finalizers as a set.
     match path {
         ["metadata", "ownerReferences"] => {

@@ -33,7 +33,9 @@ pub fn apply(
     now: &str,
 ) -> Result<Value, ApplyError> {
     let _ = (live, applied, manager, force, meta, now);
-    Err(ApplyError::Invalid("server-side apply is not built yet".to_owned()))
+    Err(ApplyError::Invalid(
+        "server-side apply is not built yet".to_owned(),
+    ))
 }
 
 /// Records an ordinary write (create, update, patch) by `manager` in
@@ -47,4 +49,9 @@ pub fn record_update(
     now: &str,
 ) {
     let _ = (old, new, manager, meta, now);
+}
+
+/// Kubernetes' 409 text for apply conflicts (temporary until the module lands).
+pub fn conflict_message(conflicts: &[Conflict]) -> String {
+    format!("Apply failed with {} conflicts", conflicts.len())
 }

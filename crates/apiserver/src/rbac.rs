@@ -48,3 +48,20 @@ pub fn authorize(user: &UserInfo, attrs: &Attributes, rbac: &RbacObjects) -> Dec
     let _ = (attrs, rbac);
     Decision::Deny(String::new())
 }
+
+/// The Forbidden message (temporary until the module lands).
+pub fn forbidden_message(user: &UserInfo, attrs: &Attributes) -> String {
+    format!(
+        "User \"{}\" cannot {} resource \"{}\"",
+        user.name, attrs.verb, attrs.resource
+    )
+}
+
+/// Rules of a user in a namespace (temporary until the module lands).
+pub fn rules_for(
+    _user: &UserInfo,
+    _namespace: &str,
+    _rbac: &RbacObjects,
+) -> (Vec<Value>, Vec<Value>) {
+    (Vec::new(), Vec::new())
+}
