@@ -66,6 +66,8 @@ pub struct State {
     pub identities: Identities,
     /// Set by deletions: the garbage collector and namespace controller have work.
     pub gc_pending: bool,
+    /// The next Service cluster IP to hand out, as an offset in 10.96.0.0/12.
+    next_cluster_ip: u32,
 }
 
 /// What a write did, for the HTTP layer to answer with.
@@ -81,6 +83,7 @@ impl State {
             registry: Registry::with_builtins(),
             identities: Identities::default(),
             gc_pending: false,
+            next_cluster_ip: 1,
         }
     }
 
@@ -283,6 +286,28 @@ impl State {
             object: self.present(t, &stored),
             created: true,
         })
+    }
+
+    /// Gives a new Service a cluster IP unless it is headless or ExternalName.
+    fn allocate_cluster_ip(&mut self, service: &mut Value) {
+        if str_at(service, "/spec/type") == "ExternalName" {
+            return;
+        }
+        let ip = match str_at(service, "/spec/clusterIP") {
+            "" => {
+                let n = self.next_cluster_ip;
+                self.next_cluster_ip += 1;
+                format!("10.96.{}.{}", (n >> 8) & 0xff, n & 0xff)
+            }
+            given => given.to_owned(),
+        };
+        service["spec"]["clusterIP"] = json!(ip);
+        service["spec"]["clusterIPs"] = json!([ip]);
+        if ip != "None" {
+            service["spec"]["ipFamilies"] = json!(["IPv4"]);
+            service["spec"]["ipFamilyPolicy"] = json!("SingleStack");
+            service["spec"]["internalTrafficPolicy"] = json!("Cluster");
+        }
     }
 
     /// Kind-specific reactions to a write that is about to be stored.

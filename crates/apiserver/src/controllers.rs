@@ -253,9 +253,17 @@ pub fn collect_garbage(state: &mut State) -> bool {
     }
 
     // Background collection: dependents whose owners are all gone.
-    for (key, o) in &all {
-        let owners = owner_uids(o);
-        if owners.is_empty() || is_deleting(o) {
+    for (key, snapshot) in &all {
+        // Earlier steps of this pass may have changed or removed the object.
+        let Some(o) = state.store.get(
+            key,
+            str_at(snapshot, "/metadata/namespace"),
+            str_at(snapshot, "/metadata/name"),
+        ) else {
+            continue;
+        };
+        let owners = owner_uids(&o);
+        if owners.is_empty() || is_deleting(&o) {
             continue;
         }
         let any_owner_alive = owners.iter().any(|u| {
@@ -274,8 +282,8 @@ pub fn collect_garbage(state: &mut State) -> bool {
             delete_quietly(
                 state,
                 key,
-                str_at(o, "/metadata/namespace"),
-                str_at(o, "/metadata/name"),
+                str_at(&o, "/metadata/namespace"),
+                str_at(&o, "/metadata/name"),
                 "Background",
             );
         }

@@ -11,7 +11,12 @@ use crate::resources::api_resource_list;
 pub const KUBE_MAJOR: &str = "1";
 pub const KUBE_MINOR: &str = "32";
 
-pub fn serve(shared: &Shared, path: &str, _headers: &HeaderMap) -> Response<Body> {
+pub fn serve(
+    shared: &Shared,
+    path: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+) -> Response<Body> {
     let path = path.trim_end_matches('/');
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
@@ -106,7 +111,7 @@ pub fn serve(shared: &Shared, path: &str, _headers: &HeaderMap) -> Response<Body
                 &api_resource_list(&format!("{group}/{version}"), &resources, version),
             )
         }
-        ["openapi", ..] => crate::openapi_http::serve(shared, path),
+        ["openapi", ..] => crate::openapi_http::serve(shared, path, query, headers),
         _ => not_found_response(),
     }
 }

@@ -32,6 +32,7 @@ pub struct Shared {
     /// Wakes the controllers (garbage collector, namespaces, kubelet) after writes.
     pub wake: tokio::sync::Notify,
     pub server_url: String,
+    pub openapi: crate::openapi_http::OpenApiCache,
     pub bookmark_interval: std::time::Duration,
 }
 
@@ -139,6 +140,7 @@ pub async fn handle(
                         &parts.method,
                         &parts.headers,
                         &query,
+                        parts.uri.query(),
                         body,
                         &user_agent,
                     )
@@ -316,7 +318,9 @@ fn authorize(shared: &Shared, user: &UserInfo, info: &RequestInfo) -> Result<(),
     let state = shared.lock();
     match rbac::authorize(user, &attrs, &rbac_snapshot(&state)) {
         Decision::Allow => Ok(()),
-        Decision::Deny(_) => Err(ApiError::forbidden(rbac::forbidden_message(user, &attrs))),
+        Decision::Deny(reason) => Err(ApiError::forbidden(rbac::forbidden_message(
+            user, &attrs, &reason,
+        ))),
     }
 }
 
@@ -328,6 +332,7 @@ async fn serve(
     method: &Method,
     headers: &HeaderMap,
     query: &Query,
+    raw_query: Option<&str>,
     body: hyper::body::Incoming,
     user_agent: &str,
 ) -> Response<Body> {
@@ -340,7 +345,7 @@ async fn serve(
         None => {}
     }
     if !info.is_resource {
-        return discovery::serve(shared, &info.path, headers);
+        return discovery::serve(shared, &info.path, raw_query, headers);
     }
     let bytes = match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => collected.to_bytes(),

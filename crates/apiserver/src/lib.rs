@@ -11,6 +11,7 @@ pub mod kubelet;
 pub mod listmeta;
 pub mod managed;
 pub mod objects;
+pub mod openapi;
 pub mod openapi_http;
 pub mod rbac;
 pub mod request;

@@ -466,6 +466,9 @@ fn json_path_to_pointer(path: &str) -> String {
 pub struct Registry {
     /// By storage key `group/plural`.
     by_key: BTreeMap<String, Arc<ResourceInfo>>,
+    /// Counts changes to the served kinds, so derived documents (OpenAPI) know when
+    /// to rebuild.
+    pub generation: u64,
 }
 
 impl Registry {
@@ -502,10 +505,12 @@ impl Registry {
     }
 
     pub fn insert(&mut self, info: ResourceInfo) {
+        self.generation += 1;
         self.by_key.insert(info.key(), Arc::new(info));
     }
 
     pub fn remove(&mut self, key: &str) -> Option<Arc<ResourceInfo>> {
+        self.generation += 1;
         self.by_key.remove(key)
     }
 

@@ -80,12 +80,7 @@ pub fn answer(
         "SelfSubjectRulesReview" => {
             let namespace = spec.get("namespace").and_then(Value::as_str).unwrap_or("");
             let state = shared.lock();
-            let rules = rbac::rules_for(user, namespace, &rbac_snapshot(&state));
-            json!({
-                "resourceRules": rules.0,
-                "nonResourceRules": rules.1,
-                "incomplete": false,
-            })
+            rbac::rules_for(user, namespace, &rbac_snapshot(&state)).to_status()
         }
         "SelfSubjectReview" => json!({"userInfo": {"username": user.name, "groups": user.groups}}),
         other => {
@@ -119,10 +114,10 @@ pub fn token_request(
         return Err(ApiError::not_found("", "serviceaccounts", name));
     }
     let token = format!("ffsa.{}", uuid::Uuid::new_v4().simple());
-    state
-        .identities
-        .tokens
-        .insert(token.clone(), service_account_user(&target.namespace, name));
+    state.identities.tokens.insert(
+        token.clone(),
+        UserInfo::service_account(&target.namespace, name),
+    );
     drop(state);
     let expiration = request
         .pointer("/spec/expirationSeconds")
@@ -137,16 +132,4 @@ pub fn token_request(
     request["status"] =
         json!({"token": token, "expirationTimestamp": crate::util::rfc3339(expires)});
     Ok(json_response(201, &request))
-}
-
-/// The user a service account's token authenticates as.
-pub fn service_account_user(namespace: &str, name: &str) -> UserInfo {
-    UserInfo {
-        name: format!("system:serviceaccount:{namespace}:{name}"),
-        groups: vec![
-            "system:serviceaccounts".into(),
-            format!("system:serviceaccounts:{namespace}"),
-            "system:authenticated".into(),
-        ],
-    }
 }

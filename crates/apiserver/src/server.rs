@@ -32,6 +32,8 @@ pub struct Config {
     pub kubelet: KubeletConfig,
     /// How often watches that allow bookmarks get one.
     pub bookmark_interval: Duration,
+    /// How many changes a watch can resume from before its version is too old (410).
+    pub watch_history: usize,
 }
 
 impl Default for Config {
@@ -46,6 +48,7 @@ impl Default for Config {
                 progress_deadline: Duration::from_secs(10),
             },
             bookmark_interval: Duration::from_secs(5),
+            watch_history: crate::store::DEFAULT_HISTORY,
         }
     }
 }
@@ -133,6 +136,7 @@ impl ApiServer {
             None => None,
         };
         let mut state = State::new();
+        state.store = crate::store::Store::with_history(config.watch_history);
         state.identities.tokens.insert(
             admin_token.clone(),
             UserInfo {
@@ -147,6 +151,7 @@ impl ApiServer {
             faults: Faults::default(),
             wake: tokio::sync::Notify::new(),
             server_url: url.clone(),
+            openapi: Default::default(),
             bookmark_interval: config.bookmark_interval,
         });
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
@@ -220,16 +225,21 @@ impl ApiServer {
         self.shared.lock().store.count()
     }
 
-    /// A kube-rs client for the admin user, from the kubeconfig.
-    pub async fn client(&self) -> Result<kube::Client, StartError> {
+    /// The kube-rs configuration of the admin user, from the kubeconfig.
+    pub async fn client_config(&self) -> Result<kube::Config, StartError> {
         let kubeconfig = kube::config::Kubeconfig::read_from(&self.kubeconfig)
             .map_err(|e| StartError::Client(e.to_string()))?;
-        let config = kube::Config::from_custom_kubeconfig(
+        kube::Config::from_custom_kubeconfig(
             kubeconfig,
             &kube::config::KubeConfigOptions::default(),
         )
         .await
-        .map_err(|e| StartError::Client(e.to_string()))?;
+        .map_err(|e| StartError::Client(e.to_string()))
+    }
+
+    /// A kube-rs client for the admin user, from the kubeconfig.
+    pub async fn client(&self) -> Result<kube::Client, StartError> {
+        let config = self.client_config().await?;
         kube::Client::try_from(config).map_err(|e| StartError::Client(e.to_string()))
     }
 

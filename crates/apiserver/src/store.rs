@@ -40,14 +40,16 @@ pub struct Change {
     pub previous: Option<Arc<Value>>,
 }
 
-/// How many changes watches can resume from; older resourceVersions are "too old" (410).
-const HISTORY: usize = 100_000;
+/// How many changes watches can resume from by default; older resourceVersions are
+/// "too old" (410 Gone).
+pub const DEFAULT_HISTORY: usize = 100_000;
 
 /// All objects, in memory.
 pub struct Store {
     rv: u64,
     objects: HashMap<Arc<str>, BTreeMap<(String, String), Arc<Value>>>,
     history: VecDeque<Arc<Change>>,
+    history_limit: usize,
     changes: broadcast::Sender<Arc<Change>>,
 }
 
@@ -59,11 +61,17 @@ impl Default for Store {
 
 impl Store {
     pub fn new() -> Self {
+        Self::with_history(DEFAULT_HISTORY)
+    }
+
+    /// A store that keeps `history_limit` changes for watches to resume from.
+    pub fn with_history(history_limit: usize) -> Self {
         let (changes, _) = broadcast::channel(65_536);
         Store {
             rv: 1,
             objects: HashMap::new(),
             history: VecDeque::new(),
+            history_limit: history_limit.max(1),
             changes,
         }
     }
@@ -122,7 +130,7 @@ impl Store {
 
     fn record(&mut self, change: Change) {
         let change = Arc::new(change);
-        if self.history.len() == HISTORY {
+        if self.history.len() >= self.history_limit {
             self.history.pop_front();
         }
         self.history.push_back(change.clone());

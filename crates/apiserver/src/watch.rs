@@ -144,10 +144,15 @@ pub fn serve(
             })?
         };
         let Some((backlog, receiver)) = state.store.subscribe(since) else {
-            return Err(ApiError::gone(format!(
-                "too old resource version: {since} ({})",
-                current
-            )));
+            // A real server accepts the watch and sends one ERROR event with the 410.
+            let gone = ApiError::gone(format!("too old resource version: {since} ({current})"));
+            let mut line = json!({"type": "ERROR", "object": gone.to_status()}).to_string();
+            line.push('\n');
+            return Ok(Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(crate::http::full(line))
+                .expect("static headers are valid"));
         };
         let initial: Vec<Arc<Value>> = if from_state {
             state
