@@ -265,6 +265,9 @@ impl State {
                 meta.insert("generation".into(), json!(1));
             }
         }
+        if t.info.group.is_empty() && t.info.kind == "Service" {
+            self.allocate_cluster_ip(&mut body);
+        }
         let meta = objects::merge_meta(&t.info, &t.version);
         managed::record_update(
             None,
@@ -433,13 +436,12 @@ impl State {
         objects::validate(&t.info, &t.version, &body)?;
         if !managed_by_apply {
             let meta = objects::merge_meta(&t.info, &t.version);
-            managed::record_update(
-                Some(&old),
-                &mut body,
-                &opts.field_manager,
-                meta.as_ref(),
-                &rfc3339(opts.now),
-            );
+            let now = rfc3339(opts.now);
+            if subresource.is_empty() {
+                managed::record_update(Some(&old), &mut body, &opts.field_manager, meta.as_ref(), &now);
+            } else {
+                managed::record_subresource_update(&old, &mut body, &opts.field_manager, subresource, meta.as_ref(), &now);
+            }
             set_managed_api_version(&mut body, &t.info.api_version(&t.version));
         }
         self.after_prepare(t, Some(&old), &mut body, opts)?;
@@ -507,27 +509,44 @@ impl State {
             }
             applied["metadata"]["name"] = json!(name);
             let live = current.as_ref().map(|c| self.present(t, c));
-            let mut merged = managed::apply(
-                live.as_ref(),
-                &applied,
-                &opts.field_manager,
-                force,
-                meta.as_ref(),
-                &rfc3339(opts.now),
-            )
-            .map_err(|e| match e {
+            let now = rfc3339(opts.now);
+            let applied_result = match (subresource, live.as_ref()) {
+                ("status", Some(live)) => managed::apply_subresource(
+                    live,
+                    &applied,
+                    &opts.field_manager,
+                    "status",
+                    force,
+                    meta.as_ref(),
+                    &now,
+                ),
+                _ => {
+                    // Status belongs to the status subresource: the main resource's
+                    // appliers never own it.
+                    if t.info.has_status(&t.version) && t.info.kind != "Namespace" {
+                        if let Some(m) = applied.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                    managed::apply(live.as_ref(), &applied, &opts.field_manager, force, meta.as_ref(), &now)
+                }
+            };
+            let mut merged = applied_result.map_err(|e| match e {
                 managed::ApplyError::Conflicts(conflicts) => ApiError {
                     details: Some(json!({
                         "name": name, "group": t.info.group, "kind": t.info.plural,
-                        "causes": conflicts.iter().map(|c| json!({
-                            "reason": "FieldManagerConflict",
-                            "message": format!("conflict with \"{}\"", c.manager),
-                            "field": c.field,
-                        })).collect::<Vec<_>>(),
+                        "causes": managed::conflict_causes(&conflicts),
                     })),
                     ..ApiError::new(409, "Conflict", managed::conflict_message(&conflicts))
                 },
-                managed::ApplyError::Invalid(msg) => ApiError::bad_request(msg),
+                managed::ApplyError::Invalid(msg) => ApiError::invalid(
+                    &kind_group(&t.info),
+                    name,
+                    vec![("FieldValueInvalid".into(), String::new(), format!(
+                        "failed to create typed patch object ({}, Kind={}): {msg}",
+                        t.info.api_version(&t.version), t.info.kind
+                    ))],
+                ),
             })?;
             set_managed_api_version(&mut merged, &t.info.api_version(&t.version));
             if let Some(m) = merged
@@ -584,7 +603,11 @@ impl State {
                     ));
                 }
                 crate::strategic::apply(&original, &patch, meta.as_ref())
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?
+                    .map_err(|e| match e.status_code() {
+                        400 => ApiError::bad_request(e.to_string()),
+                        422 => ApiError::new(422, "Invalid", e.to_string()),
+                        _ => ApiError::internal(e.to_string()),
+                    })?
             }
             PatchType::Apply => unreachable!("handled above"),
         };

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs every test of ferroflux on a fresh machine: installs what the tests need
+# (Debian packages, the Helm SDK oracle in .venv, cargo-nextest), then checks
+# formatting and lints, and runs the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n=== %s\n' "$*"; }
+
+log "system packages"
+missing=()
+for tool in git kubectl python3; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if printf '%s\n' "${missing[@]}" | grep -qx kubectl; then
+    echo "kubectl is required and is not packaged for apt here; install it first" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  apt-get install -y -qq git python3 python3-venv >/dev/null
+fi
+for v in 1.27 1.33; do
+  test -x "/usr/lib/google-cloud-sdk/bin/kubectl.$v" || { echo "kubectl $v missing under /usr/lib/google-cloud-sdk/bin" >&2; exit 1; }
+done
+
+log "Helm SDK oracle (.venv)"
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import helm_python, pytest' 2>/dev/null; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --disable-pip-version-check 'helm-python-sdk==0.2.2' 'pytest>=8'
+fi
+
+log "cargo-nextest"
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+
+log "format"
+cargo fmt --all -- --check
+
+log "lints"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+log "tests"
+cargo nextest run --workspace --no-fail-fast --failure-output final
