@@ -25,7 +25,23 @@ pub struct WriteOptions {
     pub dry_run: bool,
     /// `fieldManager`, or the manager derived from the User-Agent.
     pub field_manager: String,
+    /// `fieldValidation`: Strict refuses unknown fields, Ignore and Warn drop them.
+    pub field_validation: String,
     pub now: chrono::DateTime<chrono::Utc>,
+}
+
+/// A 400 for unknown fields under `fieldValidation=Strict`, worded as the real decoder.
+fn strict_check(t: &Target, unknown: &[String], opts: &WriteOptions) -> Result<(), ApiError> {
+    if opts.field_validation != "Strict" || unknown.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    Err(ApiError::bad_request(format!(
+        "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+        fields.join(", "),
+        kind = t.info.kind,
+        version = t.version,
+    )))
 }
 
 /// Where a request points: a resource at a version, maybe in a namespace.
@@ -253,7 +269,8 @@ impl State {
                 map.remove("status");
             }
         }
-        objects::default_and_prune(&t.info, &t.version, &mut body);
+        let unknown = objects::default_and_prune(&t.info, &t.version, &mut body);
+        strict_check(t, &unknown, opts)?;
         objects::validate(&t.info, &t.version, &body)?;
         {
             let meta = body["metadata"]
@@ -425,7 +442,8 @@ impl State {
             }
         }
         objects::carry_server_meta(&mut body, Some(&old));
-        objects::default_and_prune(&t.info, &t.version, &mut body);
+        let unknown = objects::default_and_prune(&t.info, &t.version, &mut body);
+        strict_check(t, &unknown, opts)?;
         if t.info.tracks_generation && objects::spec_changed(&old, &body, has_status) {
             let generation = old
                 .pointer("/metadata/generation")

@@ -36,6 +36,7 @@ fn system_options() -> WriteOptions {
         },
         dry_run: false,
         field_manager: "kube-controller-manager".into(),
+        field_validation: String::new(),
         now: chrono::Utc::now(),
     }
 }

@@ -425,6 +425,7 @@ async fn resource_request(
         user: user.clone(),
         dry_run: query.get("dryRun").is_some_and(|v| v == "All"),
         field_manager: field_manager(query, user_agent),
+        field_validation: query.get("fieldValidation").cloned().unwrap_or_default(),
         now: chrono::Utc::now(),
     };
     if resource_info.virtual_create {

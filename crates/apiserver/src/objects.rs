@@ -298,11 +298,13 @@ fn validate_builtin(
 
 /// Fills in the defaults a real server gives built-in kinds, and the schema defaults of
 /// custom resources; drops fields a structural schema does not know.
-pub fn default_and_prune(info: &ResourceInfo, version: &str, object: &mut Value) {
+/// Returns the fields dropped as unknown (for `fieldValidation=Strict`).
+pub fn default_and_prune(info: &ResourceInfo, version: &str, object: &mut Value) -> Vec<String> {
     if let Some(schema) = info.crd_version(version).and_then(|v| v.schema.as_ref()) {
-        schema::prune(schema, object);
+        let unknown = schema::prune_unknown_fields(schema, object);
+        schema::prune_non_nullable_nulls(schema, object);
         schema::apply_defaults(schema, object);
-        return;
+        return unknown;
     }
     match (info.group.as_str(), info.kind.as_str()) {
         ("apps", "Deployment") => {
@@ -382,6 +384,7 @@ pub fn default_and_prune(info: &ResourceInfo, version: &str, object: &mut Value)
         }
         _ => {}
     }
+    Vec::new()
 }
 
 fn default_pod_template(object: &mut Value, spec: &str) {

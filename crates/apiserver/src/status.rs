@@ -98,7 +98,7 @@ impl ApiError {
             "name": name,
             "kind": kind,
             "causes": causes.iter().map(|(reason, field, message)| json!({
-                "reason": reason, "message": format!("{field}: {message}"), "field": field,
+                "reason": reason, "message": message, "field": field,
             })).collect::<Vec<_>>(),
         });
         if !group.is_empty() {
