@@ -19,7 +19,14 @@ fn helm_sdk_release_lifecycle() {
     let server = ServerProcess::start(&["--ready-after-seconds", "1"]);
     let home = tempfile::tempdir().expect("fresh HOME for Helm's caches");
     let output = Command::new(&python)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/helm/helm_sdk_test.py"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/helm/helm_sdk_test.py",
+        ])
         .current_dir(repo_root())
         .env("KUBECONFIG", &server.kubeconfig)
         .env("HOME", home.path())
@@ -32,5 +39,8 @@ fn helm_sdk_release_lifecycle() {
         "Helm SDK tests failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("passed") && !stdout.contains("skipped"), "{stdout}");
+    assert!(
+        stdout.contains("passed") && !stdout.contains("skipped"),
+        "{stdout}"
+    );
 }

@@ -34,10 +34,21 @@ impl ServerProcess {
         // The server prints its URL once it accepts requests.
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().expect("a line from the server").expect("readable");
-        assert!(first.contains("serving the Kubernetes API at https://"), "unexpected: {first}");
+        let first = lines
+            .next()
+            .expect("a line from the server")
+            .expect("readable");
+        assert!(
+            first.contains("serving the Kubernetes API at https://"),
+            "unexpected: {first}"
+        );
         std::thread::spawn(move || for _ in lines {});
-        ServerProcess { child, dir, kubeconfig, audit_log }
+        ServerProcess {
+            child,
+            dir,
+            kubeconfig,
+            audit_log,
+        }
     }
 }
 
@@ -59,25 +70,48 @@ pub struct Kubectl {
 impl Kubectl {
     pub fn new(bin: impl Into<PathBuf>, kubeconfig: &Path) -> Self {
         let bin = bin.into();
-        assert!(bin.exists() || bin.to_str() == Some("kubectl"), "kubectl missing at {}", bin.display());
-        Kubectl { bin, kubeconfig: kubeconfig.to_owned(), cache: tempfile::tempdir().expect("cache dir") }
+        assert!(
+            bin.exists() || bin.to_str() == Some("kubectl"),
+            "kubectl missing at {}",
+            bin.display()
+        );
+        Kubectl {
+            bin,
+            kubeconfig: kubeconfig.to_owned(),
+            cache: tempfile::tempdir().expect("cache dir"),
+        }
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(&self.bin);
-        c.arg("--kubeconfig").arg(&self.kubeconfig).arg("--cache-dir").arg(self.cache.path()).args(args);
+        c.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args);
         c
     }
 
     /// Runs kubectl and returns its output, whatever the exit code.
     pub fn output(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut c = self.command(args);
-        c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+        c.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap_or_else(|e| panic!("running {}: {e}", self.bin.display()));
+        let mut child = c
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {}: {e}", self.bin.display()));
         if let Some(input) = stdin {
             use std::io::Write;
-            child.stdin.take().expect("piped stdin").write_all(input.as_bytes()).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .expect("piped stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
         }
         child.wait_with_output().expect("kubectl finishes")
     }
@@ -102,7 +136,12 @@ impl Kubectl {
     }
 
     /// Runs kubectl until `check` accepts its stdout, or fails after `timeout`.
-    pub fn eventually(&self, args: &[&str], timeout: Duration, check: impl Fn(&str) -> bool) -> String {
+    pub fn eventually(
+        &self,
+        args: &[&str],
+        timeout: Duration,
+        check: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + timeout;
         loop {
             let out = self.output(args, None);
@@ -110,7 +149,11 @@ impl Kubectl {
             if out.status.success() && check(&text) {
                 return text;
             }
-            assert!(Instant::now() < deadline, "{args:?} never satisfied the check; last output: {text} {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                Instant::now() < deadline,
+                "{args:?} never satisfied the check; last output: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -122,5 +165,9 @@ pub fn repo_root() -> PathBuf {
 }
 
 pub fn fixture(name: &str) -> String {
-    repo_root().join("tests/fixtures").join(name).display().to_string()
+    repo_root()
+        .join("tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
 }

@@ -35,7 +35,10 @@ fn strict_check(t: &Target, unknown: &[String], opts: &WriteOptions) -> Result<(
     if opts.field_validation != "Strict" || unknown.is_empty() {
         return Ok(());
     }
-    let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    let fields: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
     Err(ApiError::bad_request(format!(
         "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
         fields.join(", "),
@@ -456,9 +459,22 @@ impl State {
             let meta = objects::merge_meta(&t.info, &t.version);
             let now = rfc3339(opts.now);
             if subresource.is_empty() {
-                managed::record_update(Some(&old), &mut body, &opts.field_manager, meta.as_ref(), &now);
+                managed::record_update(
+                    Some(&old),
+                    &mut body,
+                    &opts.field_manager,
+                    meta.as_ref(),
+                    &now,
+                );
             } else {
-                managed::record_subresource_update(&old, &mut body, &opts.field_manager, subresource, meta.as_ref(), &now);
+                managed::record_subresource_update(
+                    &old,
+                    &mut body,
+                    &opts.field_manager,
+                    subresource,
+                    meta.as_ref(),
+                    &now,
+                );
             }
             set_managed_api_version(&mut body, &t.info.api_version(&t.version));
         }
@@ -546,7 +562,14 @@ impl State {
                             m.remove("status");
                         }
                     }
-                    managed::apply(live.as_ref(), &applied, &opts.field_manager, force, meta.as_ref(), &now)
+                    managed::apply(
+                        live.as_ref(),
+                        &applied,
+                        &opts.field_manager,
+                        force,
+                        meta.as_ref(),
+                        &now,
+                    )
                 }
             };
             let mut merged = applied_result.map_err(|e| match e {
@@ -560,10 +583,15 @@ impl State {
                 managed::ApplyError::Invalid(msg) => ApiError::invalid(
                     &kind_group(&t.info),
                     name,
-                    vec![("FieldValueInvalid".into(), String::new(), format!(
-                        "failed to create typed patch object ({}, Kind={}): {msg}",
-                        t.info.api_version(&t.version), t.info.kind
-                    ))],
+                    vec![(
+                        "FieldValueInvalid".into(),
+                        String::new(),
+                        format!(
+                            "failed to create typed patch object ({}, Kind={}): {msg}",
+                            t.info.api_version(&t.version),
+                            t.info.kind
+                        ),
+                    )],
                 ),
             })?;
             set_managed_api_version(&mut merged, &t.info.api_version(&t.version));
@@ -620,12 +648,13 @@ impl State {
                         "application/strategic-merge-patch+json",
                     ));
                 }
-                crate::strategic::apply(&original, &patch, meta.as_ref())
-                    .map_err(|e| match e.status_code() {
+                crate::strategic::apply(&original, &patch, meta.as_ref()).map_err(|e| {
+                    match e.status_code() {
                         400 => ApiError::bad_request(e.to_string()),
                         422 => ApiError::new(422, "Invalid", e.to_string()),
                         _ => ApiError::internal(e.to_string()),
-                    })?
+                    }
+                })?
             }
             PatchType::Apply => unreachable!("handled above"),
         };

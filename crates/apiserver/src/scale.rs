@@ -116,7 +116,15 @@ pub fn serve(
     // Scaling is a merge patch of the replicas field by the caller's field manager.
     let mut patch = json!({});
     crate::objects::set_default(&mut patch, &spec.spec_replicas, replicas);
-    let written = state.patch(target, &info.name, PatchType::Merge, patch, "scale", false, opts)?;
+    let written = state.patch(
+        target,
+        &info.name,
+        PatchType::Merge,
+        patch,
+        "scale",
+        false,
+        opts,
+    )?;
     drop(state);
     shared.wake.notify_one();
     Ok(json_response(200, &to_scale(target, &written.object)))
