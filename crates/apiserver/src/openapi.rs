@@ -105,6 +105,9 @@ pub enum OpenApiResponse<'a> {
 
 /// Content type kubectl asks `/openapi/v2` for, and the only one it can parse there.
 pub const V2_PROTOBUF: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The content type the answer carries: `@` is not allowed in a media type, so Go's MIME
+/// parser (kubectl 1.27 checks it) needs the dotted form kube-apiserver sends.
+pub const V2_PROTOBUF_RESPONSE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 const JSON: &str = "application/json";
 
 /// Every OpenAPI document the server serves, built once per change of the served kinds
@@ -164,7 +167,7 @@ impl OpenApiDocs {
             // (a browser, curl) gets JSON.
             return if mentions_protobuf(accept) {
                 OpenApiResponse::Ok {
-                    content_type: V2_PROTOBUF,
+                    content_type: V2_PROTOBUF_RESPONSE,
                     body: &self.v2_protobuf,
                     etag: &self.v2_protobuf_etag,
                     immutable: false,
@@ -1571,7 +1574,7 @@ mod tests {
         else {
             panic!("v2 protobuf");
         };
-        assert_eq!(content_type, V2_PROTOBUF);
+        assert_eq!(content_type, V2_PROTOBUF_RESPONSE);
         let fields = protobuf_fields(body);
         assert_eq!(fields[0], (1, b"2.0".to_vec()), "swagger");
         let info = protobuf_fields(&fields[1].1);
