@@ -2276,9 +2276,8 @@ mod tests {
                 "f:annotations": {"f:a": {}},
                 "f:finalizers": {"v:\"example.com/x\"": {}},
                 "f:labels": {"f:l": {}},
-                "f:ownerReferences": {"k:{\"uid\":\"u-1\"}": {
-                    ".": {}, "f:apiVersion": {}, "f:kind": {}, "f:name": {}, "f:uid": {}
-                }}
+                // OwnerReference is an atomic struct: the item is owned whole.
+                "f:ownerReferences": {"k:{\"uid\":\"u-1\"}": {}}
             }})
         );
     }
