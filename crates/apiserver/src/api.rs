@@ -515,6 +515,7 @@ impl State {
     }
 
     /// PATCH: json, merge, strategic merge, or server-side apply.
+    #[allow(clippy::too_many_arguments)] // the verb's own parameters, as the URL carries them
     pub fn patch(
         &mut self,
         t: &Target,
@@ -574,10 +575,10 @@ impl State {
             };
             let mut merged = applied_result.map_err(|e| match e {
                 managed::ApplyError::Conflicts(conflicts) => ApiError {
-                    details: Some(json!({
+                    details: Some(Box::new(json!({
                         "name": name, "group": t.info.group, "kind": t.info.plural,
                         "causes": managed::conflict_causes(&conflicts),
-                    })),
+                    }))),
                     ..ApiError::new(409, "Conflict", managed::conflict_message(&conflicts))
                 },
                 managed::ApplyError::Invalid(msg) => ApiError::invalid(

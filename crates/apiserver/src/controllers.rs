@@ -15,6 +15,10 @@ use crate::kubelet::{self, KubeletConfig};
 use crate::rbac::UserInfo;
 use crate::store::{str_at, Change, EventType};
 
+/// Workloads the kubelet still watches: (resource key, namespace, name) → (generation,
+/// when that generation was first seen).
+type Tracked = HashMap<(Arc<str>, String, String), (i64, chrono::DateTime<chrono::Utc>)>;
+
 const CRD_KEY: &str = "apiextensions.k8s.io/customresourcedefinitions";
 const NAMESPACE_KEY: &str = "/namespaces";
 const CRD_CLEANUP: &str = "customresourcecleanup.apiextensions.k8s.io";
@@ -299,8 +303,7 @@ pub async fn run(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     let mut changes = shared.lock().store.subscribe_live();
-    let mut tracked: HashMap<(Arc<str>, String, String), (i64, chrono::DateTime<chrono::Utc>)> =
-        HashMap::new();
+    let mut tracked: Tracked = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -338,7 +341,7 @@ pub async fn run(
 
 fn drain_changes(
     rx: &mut broadcast::Receiver<Arc<Change>>,
-    tracked: &mut HashMap<(Arc<str>, String, String), (i64, chrono::DateTime<chrono::Utc>)>,
+    tracked: &mut Tracked,
 ) -> Result<(), ()> {
     loop {
         match rx.try_recv() {
@@ -374,11 +377,7 @@ fn drain_changes(
     }
 }
 
-fn simulate(
-    state: &mut State,
-    tracked: &mut HashMap<(Arc<str>, String, String), (i64, chrono::DateTime<chrono::Utc>)>,
-    config: &KubeletConfig,
-) {
+fn simulate(state: &mut State, tracked: &mut Tracked, config: &KubeletConfig) {
     let now = chrono::Utc::now();
     let mut settled = HashSet::new();
     for ((key, ns, name), (_, seen_at)) in tracked.iter() {

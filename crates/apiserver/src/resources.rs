@@ -411,7 +411,7 @@ pub fn from_crd(crd: &Value) -> Result<ResourceInfo, CrdError> {
         .filter(|v| v.served)
         .map(|v| v.name.clone())
         .collect();
-    served.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+    served.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
     Ok(ResourceInfo {
         group,
         versions: served,
@@ -558,7 +558,7 @@ impl Registry {
             }
         }
         for (_, versions) in &mut groups {
-            versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+            versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         }
         groups.sort_by_key(|(g, _)| (!g.contains(".k8s.io") && g.contains('.'), g.clone()));
         groups
@@ -641,7 +641,7 @@ mod tests {
     #[test]
     fn version_priority_orders_like_kubernetes() {
         let mut versions = vec!["v1beta1", "v1alpha1", "v2", "v1", "v1beta2", "foo"];
-        versions.sort_by(|a, b| version_priority(b).cmp(&version_priority(a)));
+        versions.sort_by_key(|v| std::cmp::Reverse(version_priority(v)));
         assert_eq!(
             versions,
             vec!["v2", "v1", "v1beta2", "v1beta1", "v1alpha1", "foo"]

@@ -10,7 +10,8 @@ pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub details: Option<Value>,
+    /// Boxed: errors travel through every Result of the server, so keep them small.
+    pub details: Option<Box<Value>>,
     /// Seconds a client should wait before retrying (429, some 5xx).
     pub retry_after: Option<u64>,
 }
@@ -45,7 +46,7 @@ impl ApiError {
 
     pub fn not_found(group: &str, plural: &str, name: &str) -> Self {
         ApiError {
-            details: Some(details(group, plural, name)),
+            details: Some(Box::new(details(group, plural, name))),
             ..Self::new(
                 404,
                 "NotFound",
@@ -56,7 +57,7 @@ impl ApiError {
 
     pub fn already_exists(group: &str, plural: &str, name: &str) -> Self {
         ApiError {
-            details: Some(details(group, plural, name)),
+            details: Some(Box::new(details(group, plural, name))),
             ..Self::new(
                 409,
                 "AlreadyExists",
@@ -68,7 +69,7 @@ impl ApiError {
     /// Optimistic concurrency failure.
     pub fn conflict(group: &str, plural: &str, name: &str, why: &str) -> Self {
         ApiError {
-            details: Some(details(group, plural, name)),
+            details: Some(Box::new(details(group, plural, name))),
             ..Self::new(
                 409,
                 "Conflict",
@@ -105,7 +106,7 @@ impl ApiError {
             d["group"] = json!(group);
         }
         ApiError {
-            details: Some(d),
+            details: Some(Box::new(d)),
             ..Self::new(
                 422,
                 "Invalid",
@@ -145,7 +146,7 @@ impl ApiError {
     pub fn too_many_requests(retry_after: u64) -> Self {
         ApiError {
             retry_after: Some(retry_after),
-            details: Some(json!({"retryAfterSeconds": retry_after})),
+            details: Some(Box::new(json!({"retryAfterSeconds": retry_after}))),
             ..Self::new(
                 429,
                 "TooManyRequests",
@@ -169,7 +170,7 @@ impl ApiError {
             "code": self.code,
         });
         if let Some(d) = &self.details {
-            status["details"] = d.clone();
+            status["details"] = (**d).clone();
         }
         status
     }

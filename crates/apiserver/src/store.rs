@@ -44,10 +44,16 @@ pub struct Change {
 /// "too old" (410 Gone).
 pub const DEFAULT_HISTORY: usize = 100_000;
 
+/// The objects of one resource by (namespace, name).
+type Objects = BTreeMap<(String, String), Arc<Value>>;
+
+/// Changes since a version, and the receiver of those still to come.
+pub type Subscription = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>);
+
 /// All objects, in memory.
 pub struct Store {
     rv: u64,
-    objects: HashMap<Arc<str>, BTreeMap<(String, String), Arc<Value>>>,
+    objects: HashMap<Arc<str>, Objects>,
     history: VecDeque<Arc<Change>>,
     history_limit: usize,
     changes: broadcast::Sender<Arc<Change>>,
@@ -203,10 +209,7 @@ impl Store {
     /// Subscribes to changes after `since`: returns the recorded changes after it and a
     /// receiver for the ones to come, with no gap between the two. None when `since` is
     /// older than the history (the watch must answer 410 Gone).
-    pub fn subscribe(
-        &self,
-        since: u64,
-    ) -> Option<(Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>)> {
+    pub fn subscribe(&self, since: u64) -> Option<Subscription> {
         let oldest = self.history.front().map_or(self.rv, |c| c.rv);
         if since.saturating_add(1) < oldest && since < self.rv {
             return None;

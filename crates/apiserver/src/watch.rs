@@ -37,7 +37,7 @@ impl Filter {
     /// The event a watcher sees for `change`: selector transitions turn MODIFIED into
     /// ADDED or DELETED, as on a real server.
     fn event_for(&self, change: &Change) -> Option<EventType> {
-        if &*change.key != self.key {
+        if *change.key != self.key {
             return None;
         }
         if let Some(ns) = &self.namespace {

@@ -318,7 +318,7 @@ async fn too_old_resource_version_is_gone() {
     let err = match cms.watch(&WatchParams::default(), &start).await {
         Err(e) => e,
         Ok(stream) => match stream.boxed().try_next().await {
-            Ok(Some(WatchEvent::Error(e))) => kube::Error::Api(e.into()),
+            Ok(Some(WatchEvent::Error(e))) => kube::Error::Api(e),
             Err(e) => e,
             other => panic!("expected 410 Gone, got {other:?}"),
         },
