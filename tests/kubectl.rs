@@ -257,8 +257,10 @@ fn session(bin: &str) {
         }
     });
     // The watch has started once it lists what exists.
+    let header = rx.recv_timeout(WAIT).expect("header");
+    assert!(header.split_whitespace().eq(["EVENT", "NAME", "DATA", "AGE"]), "{header}");
     let first = rx.recv_timeout(WAIT).expect("initial watch event");
-    assert!(first.contains("configmap/cfg"), "{first}");
+    assert!(first.starts_with("ADDED") && first.contains(" cfg "), "{first}");
     k.ok(&[
         "-n",
         "demo",
@@ -280,7 +282,7 @@ fn session(bin: &str) {
     let mut events = Vec::new();
     while events.len() < 3 {
         let line = rx.recv_timeout(WAIT).expect("watch event");
-        if line.contains("configmap/watched") {
+        if line.split_whitespace().nth(1) == Some("watched") {
             events.push(line.split_whitespace().next().unwrap_or("").to_owned());
         }
     }
