@@ -258,9 +258,17 @@ fn session(bin: &str) {
     });
     // The watch has started once it lists what exists.
     let header = rx.recv_timeout(WAIT).expect("header");
-    assert!(header.split_whitespace().eq(["EVENT", "NAME", "DATA", "AGE"]), "{header}");
+    assert!(
+        header
+            .split_whitespace()
+            .eq(["EVENT", "NAME", "DATA", "AGE"]),
+        "{header}"
+    );
     let first = rx.recv_timeout(WAIT).expect("initial watch event");
-    assert!(first.starts_with("ADDED") && first.contains(" cfg "), "{first}");
+    assert!(
+        first.starts_with("ADDED") && first.contains(" cfg "),
+        "{first}"
+    );
     k.ok(&[
         "-n",
         "demo",

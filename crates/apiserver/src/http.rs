@@ -476,12 +476,7 @@ async fn resource_request(
             ))
         }
         "list" => {
-            let labels =
-                LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let fields =
-                FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let (labels, fields) = selectors(query)?;
             let limit = query.get("limit").and_then(|l| l.parse().ok());
             let list = shared.lock().list(
                 &target,
@@ -509,12 +504,7 @@ async fn resource_request(
             }
         }
         "watch" => {
-            let labels =
-                LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let fields =
-                FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let (labels, fields) = selectors(query)?;
             watch::serve(
                 shared.clone(),
                 target,
@@ -577,12 +567,7 @@ async fn resource_request(
             Ok(json_response(200, &object))
         }
         "deletecollection" => {
-            let labels =
-                LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
-            let fields =
-                FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let (labels, fields) = selectors(query)?;
             let del = delete_options(query, body)?;
             let mut state = shared.lock();
             let list = state.list(&target, &labels, &fields, None, None)?;
@@ -618,6 +603,16 @@ async fn resource_request(
             "{method} ({other}) is not supported"
         ))),
     }
+}
+
+/// The label and field selectors of a list, watch or deletecollection.
+fn selectors(query: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> {
+    let text = |k: &str| query.get(k).map_or("", String::as_str);
+    let labels = LabelSelector::parse(text("labelSelector"))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(text("fieldSelector"))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok((labels, fields))
 }
 
 fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
