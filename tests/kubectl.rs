@@ -240,8 +240,6 @@ fn session(bin: &str) {
             "configmaps",
             "-w",
             "--output-watch-events",
-            "-o",
-            "name",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

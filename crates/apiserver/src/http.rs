@@ -367,7 +367,21 @@ async fn serve(
     }
 }
 
-fn parse_body(bytes: &[u8]) -> Result<Value, ApiError> {
+/// Reads a request body: JSON, or Kubernetes protobuf for the built-in kinds clients
+/// send that way (kubectl create, auth can-i, Helm's release Secrets).
+fn parse_body(bytes: &[u8], headers: &HeaderMap) -> Result<Value, ApiError> {
+    let content_type = header(headers, "content-type");
+    if crate::protobuf::is_protobuf_media_type(content_type) {
+        return crate::protobuf::decode(bytes).map_err(|e| {
+            if e.is_unsupported() {
+                ApiError::unsupported_media_type(content_type)
+            } else {
+                ApiError::bad_request(format!(
+                    "the body of the request could not be decoded as protobuf: {e}"
+                ))
+            }
+        });
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         ApiError::bad_request(format!(
             "the body of the request could not be decoded as JSON: {e}"
@@ -435,7 +449,12 @@ async fn resource_request(
                 info.verb, info.resource
             )));
         }
-        let review = crate::reviews::answer(shared, user, &resource_info.kind, parse_body(body)?)?;
+        let review = crate::reviews::answer(
+            shared,
+            user,
+            &resource_info.kind,
+            parse_body(body, headers)?,
+        )?;
         return Ok(json_response(201, &review));
     }
     let subresource = info.subresource.as_str();
@@ -445,7 +464,12 @@ async fn resource_request(
             return crate::scale::serve(shared, &target, info, headers, body, &opts);
         }
         "token" if resource_info.kind == "ServiceAccount" && info.verb == "create" => {
-            return crate::reviews::token_request(shared, &target, &info.name, parse_body(body)?);
+            return crate::reviews::token_request(
+                shared,
+                &target,
+                &info.name,
+                parse_body(body, headers)?,
+            );
         }
         _ => {
             return Err(ApiError::not_found(
@@ -516,7 +540,9 @@ async fn resource_request(
             )
         }
         "create" => {
-            let written = shared.lock().create(&target, parse_body(body)?, &opts)?;
+            let written = shared
+                .lock()
+                .create(&target, parse_body(body, headers)?, &opts)?;
             shared.wake.notify_one();
             Ok(json_response(201, &written.object))
         }
@@ -524,7 +550,7 @@ async fn resource_request(
             let written = shared.lock().update(
                 &target,
                 &info.name,
-                parse_body(body)?,
+                parse_body(body, headers)?,
                 subresource,
                 &opts,
                 false,
@@ -549,7 +575,7 @@ async fn resource_request(
                 &target,
                 &info.name,
                 patch_type,
-                parse_body(body)?,
+                parse_body(body, headers)?,
                 subresource,
                 force,
                 &opts,
@@ -561,14 +587,14 @@ async fn resource_request(
             ))
         }
         "delete" => {
-            let del = delete_options(query, body)?;
+            let del = delete_options(query, body, headers)?;
             let object = shared.lock().delete(&target, &info.name, &del, &opts)?;
             shared.wake.notify_one();
             Ok(json_response(200, &object))
         }
         "deletecollection" => {
             let (labels, fields) = selectors(query)?;
-            let del = delete_options(query, body)?;
+            let del = delete_options(query, body, headers)?;
             let mut state = shared.lock();
             let list = state.list(&target, &labels, &fields, None, None)?;
             let mut deleted = Vec::new();
@@ -615,11 +641,15 @@ fn selectors(query: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> 
     Ok((labels, fields))
 }
 
-fn delete_options(query: &Query, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+fn delete_options(
+    query: &Query,
+    body: &[u8],
+    headers: &HeaderMap,
+) -> Result<DeleteOptions, ApiError> {
     let parsed = if body.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        parse_body(body)?
+        parse_body(body, headers)?
     };
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     Ok(DeleteOptions {

@@ -13,6 +13,7 @@ pub mod managed;
 pub mod objects;
 pub mod openapi;
 pub mod openapi_http;
+pub mod protobuf;
 pub mod rbac;
 pub mod request;
 pub mod resources;
