@@ -209,6 +209,22 @@ fn session(bin: &str) {
     let can_i = k.output(&["auth", "can-i", "get", "pods", "--as", "alice"], None);
     assert_eq!(String::from_utf8_lossy(&can_i.stdout).trim(), "no");
 
+    // A service account token (every namespace has a `default` account) authenticates
+    // as that account, which RBAC gives nothing by default.
+    let token = k.ok(&["-n", "demo", "create", "token", "default"]);
+    let as_account = k.output(
+        &["--token", token.trim(), "-n", "demo", "get", "configmaps"],
+        None,
+    );
+    assert!(!as_account.status.success());
+    assert!(
+        String::from_utf8_lossy(&as_account.stderr).contains(
+            "User \"system:serviceaccount:demo:default\" cannot list resource \"configmaps\""
+        ),
+        "{}",
+        String::from_utf8_lossy(&as_account.stderr)
+    );
+
     // A CRD, then a custom resource shown with its printer columns.
     k.ok(&["apply", "-f", &fixture("widget-crd.yaml")]);
     k.eventually(&["api-resources", "--api-group=example.com"], WAIT, |o| {

@@ -305,10 +305,31 @@ impl State {
             });
         }
         let stored = self.store.put(&t.info.key(), body);
+        if t.info.group.is_empty() && t.info.kind == "Namespace" {
+            self.create_default_service_account(&name, opts);
+        }
         Ok(Written {
             object: self.present(t, &stored),
             created: true,
         })
+    }
+
+    /// Every namespace gets a `default` ServiceAccount, as the service account
+    /// controller of a real cluster gives it.
+    fn create_default_service_account(&mut self, namespace: &str, opts: &WriteOptions) {
+        if self
+            .store
+            .get("/serviceaccounts", namespace, "default")
+            .is_some()
+        {
+            return;
+        }
+        let account = json!({
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "default", "namespace": namespace,
+                "uid": uuid::Uuid::new_v4().to_string(), "creationTimestamp": rfc3339(opts.now)},
+        });
+        self.store.put("/serviceaccounts", account);
     }
 
     /// Gives a new Service a cluster IP unless it is headless or ExternalName.

@@ -311,11 +311,21 @@ pub fn default_and_prune(info: &ResourceInfo, version: &str, object: &mut Value)
             set_default(object, "/spec/replicas", json!(1));
             set_default(object, "/spec/revisionHistoryLimit", json!(10));
             set_default(object, "/spec/progressDeadlineSeconds", json!(600));
-            if object.pointer("/spec/strategy/type").is_none() {
+            set_default(object, "/spec/strategy/type", json!("RollingUpdate"));
+            if object
+                .pointer("/spec/strategy/type")
+                .and_then(Value::as_str)
+                == Some("RollingUpdate")
+            {
                 set_default(
                     object,
-                    "/spec/strategy",
-                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}),
+                    "/spec/strategy/rollingUpdate/maxUnavailable",
+                    json!("25%"),
+                );
+                set_default(
+                    object,
+                    "/spec/strategy/rollingUpdate/maxSurge",
+                    json!("25%"),
                 );
             }
             default_pod_template(object, "/spec/template/spec");
@@ -492,6 +502,22 @@ mod tests {
         let c = &d["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["imagePullPolicy"], "IfNotPresent");
         assert_eq!(c["ports"][0]["protocol"], "TCP");
+    }
+
+    #[test]
+    fn an_empty_strategy_is_defaulted_too() {
+        // kubectl create sends `strategy: {}` in protobuf.
+        let reg = Registry::with_builtins();
+        let info = reg.lookup("apps", "v1", "deployments").expect("served");
+        let mut d = json!({"spec": {"strategy": {}}});
+        default_and_prune(&info, "v1", &mut d);
+        assert_eq!(
+            d["spec"]["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        );
+        let mut r = json!({"spec": {"strategy": {"type": "Recreate"}}});
+        default_and_prune(&info, "v1", &mut r);
+        assert_eq!(r["spec"]["strategy"], json!({"type": "Recreate"}));
     }
 
     #[test]
