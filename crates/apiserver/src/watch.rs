@@ -70,7 +70,7 @@ struct Encoder {
 
 impl Encoder {
     fn line(&self, event: &str, object: &Value) -> Bytes {
-        let presented = self.shared.lock().present(&self.target, object);
+        let presented = crate::api::present(&self.target, object);
         let object = match self.shape {
             Shape::Object => presented,
             shape => reshape(
