@@ -2,11 +2,9 @@
 
 use clap::Parser;
 
-mod cli;
-
 fn main() -> std::process::ExitCode {
-    let args = cli::Cli::parse();
-    match cli::run(args) {
+    let args = ferroflux::cli::Cli::parse();
+    match ferroflux::cli::run(args) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("✗ {e:#}");
