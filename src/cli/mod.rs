@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod apiserver;
+pub mod flux;
 
 /// A GitOps operator for Kubernetes that speaks the FluxCD v2 API.
 #[derive(Debug, Parser)]
