@@ -2,4 +2,5 @@
 //! The binary (`src/main.rs`) only parses the command line and hands off to [`cli`].
 
 pub mod cli;
+pub mod storage_http;
 pub mod telemetry;
