@@ -2,5 +2,6 @@
 //! The binary (`src/main.rs`) only parses the command line and hands off to [`cli`].
 
 pub mod cli;
+pub mod controllers;
 pub mod storage_http;
 pub mod telemetry;

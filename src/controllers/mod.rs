@@ -1,0 +1,3 @@
+//! The reconcilers of the Flux kinds, and what they share.
+
+pub mod conditions;
