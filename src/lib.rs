@@ -1,6 +1,7 @@
 //! ferroflux: a GitOps operator for Kubernetes that speaks the FluxCD v2 API.
 //! The binary (`src/main.rs`) only parses the command line and hands off to [`cli`].
 
+pub mod actors;
 pub mod cli;
 pub mod controllers;
 pub mod storage_http;

@@ -30,36 +30,7 @@ pub struct GlobalArgs {
 }
 
 pub fn parse_duration_arg(s: &str) -> Result<Duration, String> {
-    parse_go_duration(s).ok_or_else(|| format!("invalid duration {s:?} (e.g. 30s, 5m, 1h30m)"))
-}
-
-/// Go's duration syntax as Flux uses it: `1h30m`, `5m`, `30s`, `500ms`, `1.5h`.
-pub fn parse_go_duration(s: &str) -> Option<Duration> {
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    while !rest.is_empty() {
-        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..number_end].parse().ok()?;
-        rest = &rest[number_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let seconds = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += value * seconds;
-        rest = &rest[unit_end..];
-    }
-    Some(Duration::from_secs_f64(total))
+    crate::actors::parse_duration(s).map_err(|e| e.to_string())
 }
 
 /// A kind the CLI knows, and where its revision is.
@@ -404,15 +375,6 @@ pub async fn set_suspended(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn go_durations() {
-        assert_eq!(parse_go_duration("1h30m"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_go_duration("1.5h"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_go_duration("5x"), None);
-        assert_eq!(parse_go_duration(""), None);
-    }
 
     #[test]
     fn rows_read_like_flux_get() {
