@@ -1,3 +1,4 @@
 //! The reconcilers of the Flux kinds, and what they share.
 
 pub mod conditions;
+pub mod watch;

@@ -1,0 +1,82 @@
+//! Feeds the actor runtime from the Kubernetes API: one watch per kind, every change
+//! routed to the ShardRouter, which decides which objects this replica owns.
+
+use std::collections::HashSet;
+
+use futures::TryStreamExt;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::watcher;
+use ractor::ActorRef;
+use serde_json::Value;
+
+use crate::actors::{ObjectKey, RouterMsg};
+
+/// The object as the router wants it: with `apiVersion` and `kind` set.
+fn to_value(resource: &ApiResource, object: &DynamicObject) -> Option<Value> {
+    let mut value = serde_json::to_value(object).ok()?;
+    value["apiVersion"] = Value::String(resource.api_version.clone());
+    value["kind"] = Value::String(resource.kind.clone());
+    Some(value)
+}
+
+/// Watches every object of `resource` in all namespaces and tells `router` about each
+/// change, until the router stops. After a re-list, objects that vanished meanwhile
+/// are reported deleted.
+pub async fn pump(client: kube::Client, resource: ApiResource, router: ActorRef<RouterMsg>) {
+    let api: Api<DynamicObject> = Api::all_with(client, &resource);
+    let stream = watcher(api, watcher::Config::default());
+    futures::pin_mut!(stream);
+    let mut known: HashSet<ObjectKey> = HashSet::new();
+    let mut relisted: HashSet<ObjectKey> = HashSet::new();
+    loop {
+        let event = match stream.try_next().await {
+            Ok(Some(event)) => event,
+            Ok(None) => return,
+            Err(e) => {
+                // The watcher retries by itself; a failed poll is only worth a log line.
+                tracing::warn!(kind = %resource.kind, error = %e, "watch error");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let sent = match event {
+            watcher::Event::Init => {
+                relisted.clear();
+                Ok(())
+            }
+            watcher::Event::InitApply(object) | watcher::Event::Apply(object) => {
+                let Some(value) = to_value(&resource, &object) else {
+                    continue;
+                };
+                if let Some(key) = ObjectKey::of(&value) {
+                    known.insert(key.clone());
+                    relisted.insert(key);
+                }
+                router.send_message(RouterMsg::Applied(value))
+            }
+            watcher::Event::InitDone => {
+                let gone: Vec<ObjectKey> = known.difference(&relisted).cloned().collect();
+                let mut result = Ok(());
+                for key in gone {
+                    known.remove(&key);
+                    result = result.and(router.send_message(RouterMsg::Deleted(key)));
+                }
+                result
+            }
+            watcher::Event::Delete(object) => {
+                let Some(key) = to_value(&resource, &object)
+                    .as_ref()
+                    .and_then(ObjectKey::of)
+                else {
+                    continue;
+                };
+                known.remove(&key);
+                router.send_message(RouterMsg::Deleted(key))
+            }
+        };
+        if sent.is_err() {
+            // The router is gone: the replica is shutting down.
+            return;
+        }
+    }
+}
