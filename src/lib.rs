@@ -2,6 +2,7 @@
 //! The binary (`src/main.rs`) only parses the command line and hands off to [`cli`].
 
 pub mod actors;
+pub mod api;
 pub mod cli;
 pub mod controllers;
 pub mod storage_http;

@@ -4,9 +4,7 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-pub const READY: &str = "Ready";
-pub const RECONCILING: &str = "Reconciling";
-pub const STALLED: &str = "Stalled";
+pub use crate::api::conditions::types::{READY, RECONCILING, STALLED};
 
 pub const TRUE: &str = "True";
 pub const FALSE: &str = "False";
