@@ -504,9 +504,10 @@ mod tests {
             meta::INTERVAL_PATTERN
         );
         assert_eq!(spec["properties"]["timeout"]["default"], "60s");
+        // Flux's pattern plus git:// and file://, which ferroflux also fetches.
         assert_eq!(
             spec["properties"]["url"]["pattern"],
-            "^(http|https|ssh)://.*$"
+            "^(http|https|ssh|git|file)://.*$"
         );
         assert_eq!(
             spec["properties"]["ref"]["properties"]["branch"]["type"],

@@ -31,8 +31,9 @@ use super::meta::{
 )]
 #[serde(rename_all = "camelCase")]
 pub struct GitRepositorySpec {
-    /// Repository address: `http(s)://` or `ssh://`.
-    #[schemars(regex(pattern = r"^(http|https|ssh)://.*$"))]
+    /// Repository address: `http(s)://` or `ssh://`; ferroflux also accepts `git://` and
+    /// `file://` (a documented extension of Flux's pattern).
+    #[schemars(regex(pattern = r"^(http|https|ssh|git|file)://.*$"))]
     pub url: String,
     /// Secret with credentials (basic auth, bearer token or SSH key).
     #[serde(default, skip_serializing_if = "Option::is_none")]

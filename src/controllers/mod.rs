@@ -1,4 +1,5 @@
 //! The reconcilers of the Flux kinds, and what they share.
 
 pub mod conditions;
+pub mod events;
 pub mod watch;
