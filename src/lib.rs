@@ -5,5 +5,6 @@ pub mod actors;
 pub mod api;
 pub mod cli;
 pub mod controllers;
+pub mod source;
 pub mod storage_http;
 pub mod telemetry;

@@ -77,17 +77,8 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         server.kubeconfig_path().display()
     );
     println!("  export KUBECONFIG={}", server.kubeconfig_path().display());
-    wait_for_signal().await?;
+    crate::cli::wait_for_signal().await?;
     println!("► stopping");
     server.stop().await;
     Ok(ExitCode::SUCCESS)
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT"),
-        _ = term.recv() => Ok(()),
-    }
 }

@@ -2,10 +2,12 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod apiserver;
 pub mod flux;
+mod run;
 
 /// A GitOps operator for Kubernetes that speaks the FluxCD v2 API.
 #[derive(Debug, Parser)]
@@ -21,6 +23,75 @@ enum Command {
     Version,
     /// Run the embedded, in-memory Kubernetes API server.
     Apiserver(apiserver::Args),
+    /// Run one controller replica.
+    Run(run::Args),
+    /// Get the status of Flux resources.
+    Get {
+        #[command(subcommand)]
+        what: GetCommand,
+        #[command(flatten)]
+        global: flux::GlobalArgs,
+    },
+    /// Trigger a reconcile of a Flux resource and wait for it.
+    Reconcile {
+        #[command(subcommand)]
+        what: SourceCommand,
+        #[command(flatten)]
+        global: flux::GlobalArgs,
+    },
+    /// Suspend the reconciliation of a Flux resource.
+    Suspend {
+        #[command(subcommand)]
+        what: SourceCommand,
+        #[command(flatten)]
+        global: flux::GlobalArgs,
+    },
+    /// Resume a suspended Flux resource.
+    Resume {
+        #[command(subcommand)]
+        what: SourceCommand,
+        #[command(flatten)]
+        global: flux::GlobalArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GetCommand {
+    /// Get source statuses.
+    Sources {
+        #[command(subcommand)]
+        kind: GetSourceKind,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum GetSourceKind {
+    /// Get GitRepository statuses.
+    Git {
+        /// Only this GitRepository.
+        name: Option<String>,
+        /// List in all namespaces.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// After listing, watch for changes.
+        #[arg(short = 'w', long)]
+        watch: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SourceCommand {
+    /// Act on a source.
+    Source {
+        #[command(subcommand)]
+        kind: NamedSourceKind,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NamedSourceKind {
+    /// A GitRepository.
+    Git { name: String },
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -30,5 +101,71 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Apiserver(args) => apiserver::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Get {
+            what:
+                GetCommand::Sources {
+                    kind:
+                        GetSourceKind::Git {
+                            name,
+                            all_namespaces,
+                            watch,
+                        },
+                },
+            global,
+        } => block_on(flux::get(
+            &global,
+            &flux::GIT_REPOSITORY,
+            name.as_deref(),
+            all_namespaces,
+            watch,
+        )),
+        Command::Reconcile {
+            what:
+                SourceCommand::Source {
+                    kind: NamedSourceKind::Git { name },
+                },
+            global,
+        } => block_on(flux::reconcile(&global, &flux::GIT_REPOSITORY, &name)),
+        Command::Suspend {
+            what:
+                SourceCommand::Source {
+                    kind: NamedSourceKind::Git { name },
+                },
+            global,
+        } => block_on(flux::set_suspended(
+            &global,
+            &flux::GIT_REPOSITORY,
+            &name,
+            true,
+        )),
+        Command::Resume {
+            what:
+                SourceCommand::Source {
+                    kind: NamedSourceKind::Git { name },
+                },
+            global,
+        } => block_on(flux::set_suspended(
+            &global,
+            &flux::GIT_REPOSITORY,
+            &name,
+            false,
+        )),
+    }
+}
+
+fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(f)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub(crate) async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT"),
+        _ = term.recv() => Ok(()),
     }
 }

@@ -2,4 +2,5 @@
 
 pub mod conditions;
 pub mod events;
+pub mod gitrepository;
 pub mod watch;

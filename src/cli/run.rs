@@ -1,0 +1,138 @@
+//! `ferroflux run`: one controller replica against a cluster (or the embedded API server).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use kube::api::ApiResource;
+
+use crate::actors::{KindConfig, KindRegistration, OwnAll, Replica};
+use crate::controllers::events::EventRecorder;
+use crate::controllers::gitrepository::{GitRepositoryReconciler, CONTROLLER};
+use crate::source::artifact::ArtifactStore;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, env = "KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long)]
+    context: Option<String>,
+    /// This replica's identity (defaults to the host name).
+    #[arg(long, env = "HOSTNAME", default_value = "ferroflux-0")]
+    id: String,
+    /// Where artifacts are stored.
+    #[arg(long, default_value = "/data")]
+    storage_path: PathBuf,
+    /// The address the artifact server listens on.
+    #[arg(long, default_value = "0.0.0.0:9090")]
+    storage_addr: SocketAddr,
+    /// The host:port other replicas and consumers reach the artifact server at (default:
+    /// the bound storage address).
+    #[arg(long)]
+    storage_adv_addr: Option<String>,
+    /// The address of /metrics, /livez and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_listen: SocketAddr,
+    /// Reconciles in flight per kind.
+    #[arg(long, default_value_t = 4)]
+    concurrent: usize,
+    /// How long a dependent waits before checking a dependency that is not ready.
+    #[arg(long, default_value = "30s", value_parser = crate::cli::flux::parse_duration_arg)]
+    requeue_dependency: Duration,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn client(args: &Args) -> anyhow::Result<kube::Client> {
+    let options = kube::config::KubeConfigOptions {
+        context: args.context.clone(),
+        ..Default::default()
+    };
+    let mut config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("finding a kubeconfig or in-cluster configuration")?,
+    };
+    // Requests name us, our version and the replica, so audit logs tell replicas apart.
+    let agent = format!(
+        "ferroflux/{} (replica {})",
+        env!("CARGO_PKG_VERSION"),
+        args.id
+    );
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_str(&agent).context("replica id in the User-Agent")?,
+    ));
+    Ok(kube::Client::try_from(config)?)
+}
+
+async fn serve(args: Args) -> anyhow::Result<ExitCode> {
+    let client = client(&args).await?;
+    let metrics = crate::telemetry::install_recorder()?;
+    let readiness = crate::telemetry::Readiness::default();
+    let (metrics_addr, _telemetry) =
+        crate::telemetry::serve(args.metrics_listen, metrics, readiness.clone()).await?;
+    std::fs::create_dir_all(&args.storage_path)
+        .with_context(|| format!("creating {}", args.storage_path.display()))?;
+    let (storage_addr, _artifacts) =
+        crate::storage_http::serve(args.storage_addr, args.storage_path.clone()).await?;
+    let advertised = args
+        .storage_adv_addr
+        .clone()
+        .unwrap_or_else(|| storage_addr.to_string());
+    let store = Arc::new(ArtifactStore::new(
+        args.storage_path.clone(),
+        format!("http://{advertised}"),
+    ));
+
+    let kind_config = KindConfig {
+        concurrency: args.concurrent.max(1),
+        ..KindConfig::default()
+    };
+    let git = GitRepositoryReconciler {
+        client: client.clone(),
+        store,
+        events: EventRecorder::new(client.clone(), CONTROLLER, args.id.clone()),
+    };
+    let replica = Replica::start(
+        vec![KindRegistration::new(git, kind_config)],
+        Arc::new(OwnAll),
+    )
+    .await?;
+    let git_repositories = ApiResource {
+        group: "source.toolkit.fluxcd.io".into(),
+        version: "v1".into(),
+        api_version: "source.toolkit.fluxcd.io/v1".into(),
+        kind: "GitRepository".into(),
+        plural: "gitrepositories".into(),
+    };
+    let pump = tokio::spawn(crate::controllers::watch::pump(
+        client,
+        git_repositories,
+        replica.router.clone(),
+    ));
+    readiness.set(true);
+    println!(
+        "► replica {} running: metrics on http://{metrics_addr}, artifacts on http://{advertised}",
+        args.id
+    );
+    crate::cli::wait_for_signal().await?;
+    println!("► stopping");
+    readiness.set(false);
+    pump.abort();
+    replica.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
