@@ -1,0 +1,306 @@
+//! The GitRepository controller end to end: the embedded API server with ferroflux's
+//! CRDs, a real `git daemon` on loopback, and `ferroflux run` as a process; the user
+//! drives it with the ferroflux CLI as with flux.
+
+#[path = "../src/source/testutil.rs"]
+#[allow(dead_code)]
+mod testutil;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ferroflux_apiserver::{ApiServer, Config};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use testutil::{GitDaemon, TestRepo};
+
+struct Replica(Child);
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `ferroflux run` and returns it with the artifact base URL it advertises.
+fn start_replica(kubeconfig: &std::path::Path, storage: &std::path::Path) -> Replica {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+        .args([
+            "run",
+            "--id",
+            "test-0",
+            "--storage-addr",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--storage-path")
+        .arg(storage)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("ferroflux run starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("readable");
+    assert!(first.contains("running"), "{first}");
+    std::thread::spawn(move || for _ in lines {});
+    Replica(child)
+}
+
+fn cli(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--timeout", "60s"])
+        .output()
+        .expect("ferroflux cli");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+async fn poll<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what} {last}");
+        }
+        last.clear();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ready(object: &Value) -> Option<(String, String, String)> {
+    let c = object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?;
+    Some((
+        c["status"].as_str()?.to_owned(),
+        c["reason"].as_str()?.to_owned(),
+        c["message"].as_str()?.to_owned(),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn git_repository_lifecycle() {
+    let server = ApiServer::start(Config::default()).await.expect("server");
+    let client = server.client().await.expect("client");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in ferroflux::api::all_crds() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("install crd");
+    }
+    let namespaces: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("", "v1", "Namespace"),
+            "namespaces",
+        ),
+    );
+    namespaces
+        .create(&PostParams::default(), &serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}})).expect("ns"))
+        .await
+        .expect("namespace");
+
+    let repo = TestRepo::new("podinfo");
+    repo.write(
+        "deploy/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
+    );
+    repo.write("README.md", "hello\n");
+    let first = repo.commit("first");
+    let daemon = GitDaemon::start(repo.base.path());
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+
+    // The GitRepository example of the guide, pointed at the loopback server.
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
+        "gitrepositories",
+    );
+    let repos: Api<DynamicObject> = Api::namespaced_with(client.clone(), "flux-system", &resource);
+    let manifest = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "podinfo", "namespace": "flux-system"},
+        "spec": {"interval": "1m", "url": daemon.url("podinfo.git"), "ref": {"branch": "main"}},
+    });
+    repos
+        .patch(
+            "podinfo",
+            &PatchParams::apply("test"),
+            &Patch::Apply(manifest),
+        )
+        .await
+        .expect("apply GitRepository");
+
+    let get = |name: &'static str| {
+        let repos = repos.clone();
+        async move { serde_json::to_value(repos.get(name).await.expect("get")).expect("json") }
+    };
+    let revision = format!("main@sha1:{first}");
+    let object = poll("Ready with the first revision", || async {
+        let o = get("podinfo").await;
+        (ready(&o).is_some_and(|(s, _, _)| s == "True")
+            && o.pointer("/status/artifact/revision") == Some(&json!(revision)))
+        .then_some(o)
+    })
+    .await;
+    let (_, reason, message) = ready(&object).expect("ready");
+    assert_eq!(reason, "Succeeded");
+    assert_eq!(
+        message,
+        format!("stored artifact for revision '{revision}'")
+    );
+    assert_eq!(
+        object["status"]["observedGeneration"],
+        object["metadata"]["generation"]
+    );
+
+    // The artifact URL serves a tarball whose sha256 is the status digest.
+    let url = object["status"]["artifact"]["url"]
+        .as_str()
+        .expect("url")
+        .to_owned();
+    let bytes = reqwest::get(&url)
+        .await
+        .expect("download")
+        .bytes()
+        .await
+        .expect("body");
+    let digest = format!("sha256:{:x}", Sha256::digest(&bytes));
+    assert_eq!(object["status"]["artifact"]["digest"], json!(digest));
+    let hex = digest.trim_start_matches("sha256:");
+    assert!(
+        url.ends_with(&format!("/gitrepository/flux-system/podinfo/{hex}.tar.gz")),
+        "{url}"
+    );
+    let unpacked = tempfile::tempdir().expect("dir");
+    ferroflux::source::artifact::extract_tar_gz(&bytes[..], unpacked.path()).expect("extract");
+    assert!(unpacked.path().join("deploy/app.yaml").is_file());
+    assert!(
+        !unpacked.path().join(".git").exists(),
+        ".git never reaches the artifact"
+    );
+
+    // `ferroflux get sources git` reads like `flux get sources git`.
+    let (ok, out, err) = cli(server.kubeconfig_path(), &["get", "sources", "git"]);
+    assert!(ok, "{err}");
+    let rows: Vec<Vec<String>> = out
+        .lines()
+        .map(|l| l.split('\t').map(|c| c.trim().to_owned()).collect())
+        .collect();
+    assert_eq!(
+        rows[0],
+        vec!["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
+    );
+    assert_eq!(
+        rows[1][..4],
+        [
+            String::from("podinfo"),
+            revision.clone(),
+            "False".into(),
+            "True".into()
+        ]
+    );
+
+    // A new commit is picked up at once on `reconcile` (the interval is a minute).
+    repo.write(
+        "deploy/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app2\n",
+    );
+    let second = repo.commit("second");
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &["reconcile", "source", "git", "podinfo"],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(
+        out.contains(&format!("✔ fetched revision main@sha1:{second}")),
+        "{out}"
+    );
+
+    // Suspend and resume.
+    let (ok, out, _) = cli(
+        server.kubeconfig_path(),
+        &["suspend", "source", "git", "podinfo"],
+    );
+    assert!(ok && out.contains("✔ GitRepository suspended"), "{out}");
+    assert_eq!(get("podinfo").await["spec"]["suspend"], true);
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &["resume", "source", "git", "podinfo"],
+    );
+    assert!(ok && out.contains("✔ GitRepository resumed"), "{out}{err}");
+
+    // A repository that does not exist: Ready=False with a clear message, and the last
+    // good artifact stays.
+    let good = get("podinfo").await["status"]["artifact"].clone();
+    repos
+        .patch(
+            "podinfo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"url": daemon.url("missing.git")}})),
+        )
+        .await
+        .expect("break the url");
+    let broken = poll("Ready=False", || async {
+        let o = get("podinfo").await;
+        ready(&o).is_some_and(|(s, _, _)| s == "False").then_some(o)
+    })
+    .await;
+    let (_, reason, message) = ready(&broken).expect("ready");
+    assert_eq!(reason, "GitOperationFailed");
+    assert!(message.contains("missing.git"), "{message}");
+    assert_eq!(
+        broken["status"]["artifact"], good,
+        "the last artifact is kept"
+    );
+    assert!(reqwest::get(good["url"].as_str().expect("url"))
+        .await
+        .expect("download")
+        .status()
+        .is_success());
+
+    // An invalid spec stalls, naming the field.
+    repos
+        .patch("podinfo", &PatchParams::default(), &Patch::Merge(json!({"spec": {"url": daemon.url("podinfo.git"), "ref": {"branch": null, "semver": "not a range"}}})))
+        .await
+        .expect("invalid semver");
+    let stalled = poll("Stalled", || async {
+        let o = get("podinfo").await;
+        let stalled = o
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == "Stalled" && c["status"] == "True")
+            });
+        stalled.then_some(o)
+    })
+    .await;
+    let (_, _, message) = ready(&stalled).expect("ready");
+    assert!(message.contains("spec.ref.semver"), "{message}");
+}
