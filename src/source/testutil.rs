@@ -129,11 +129,14 @@ pub struct GitDaemon {
 impl GitDaemon {
     pub fn start(base: &Path) -> GitDaemon {
         let port = free_port();
-        let child = Command::new("git")
+        // Run git-daemon itself rather than `git daemon`: the `git` wrapper would be the
+        // child we kill, leaving the real server running after the test.
+        let exec_path = run(Command::new("git").arg("--exec-path"));
+        let child = Command::new(Path::new(&exec_path).join("git-daemon"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("HOME", base)
+            .stdin(Stdio::null())
             .args([
-                "daemon",
                 "--export-all",
                 "--reuseaddr",
                 "--listen=127.0.0.1",
