@@ -242,6 +242,31 @@ async fn git_repository_lifecycle() {
         "{out}"
     );
 
+    // On its interval a GitRepository follows new commits by itself.
+    let fast = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "fast", "namespace": "flux-system"},
+        "spec": {"interval": "1s", "url": daemon.url("podinfo.git"), "ref": {"branch": "main"}},
+    });
+    repos
+        .patch("fast", &PatchParams::apply("test"), &Patch::Apply(fast))
+        .await
+        .expect("apply fast");
+    let second_revision = format!("main@sha1:{second}");
+    poll("fast at the second commit", || async {
+        (get("fast").await.pointer("/status/artifact/revision") == Some(&json!(second_revision)))
+            .then_some(())
+    })
+    .await;
+    repo.write("README.md", "third\n");
+    let third = repo.commit("third");
+    let third_revision = format!("main@sha1:{third}");
+    poll("fast follows the third commit on its interval", || async {
+        (get("fast").await.pointer("/status/artifact/revision") == Some(&json!(third_revision)))
+            .then_some(())
+    })
+    .await;
+
     // Suspend and resume.
     let (ok, out, _) = cli(
         server.kubeconfig_path(),
