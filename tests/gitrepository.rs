@@ -267,6 +267,77 @@ async fn git_repository_lifecycle() {
     })
     .await;
 
+    // spec.include: another repository's files are copied in, and a new commit there
+    // rebuilds this artifact without anyone asking.
+    let shared = TestRepo::new("shared");
+    shared.write("base/policy.yaml", "kind: Policy\nversion: 1\n");
+    shared.commit("policy v1");
+    let shared_daemon = GitDaemon::start(shared.base.path());
+    let shared_manifest = json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "shared", "namespace": "flux-system"},
+        "spec": {"interval": "1s", "url": shared_daemon.url("shared.git"), "ref": {"branch": "main"}},
+    });
+    repos
+        .patch(
+            "shared",
+            &PatchParams::apply("test"),
+            &Patch::Apply(shared_manifest),
+        )
+        .await
+        .expect("apply shared");
+    repos
+        .patch("podinfo", &PatchParams::apply("test"), &Patch::Apply(json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "spec": {"interval": "1m", "url": daemon.url("podinfo.git"), "ref": {"branch": "main"},
+                "include": [{"repository": {"name": "shared"}, "fromPath": "base", "toPath": "vendor/shared"}]},
+        })))
+        .await
+        .expect("add include");
+    let file_in_artifact = |object: Value, path: &'static str| async move {
+        let url = object.pointer("/status/artifact/url")?.as_str()?.to_owned();
+        let bytes = reqwest::get(&url).await.ok()?.bytes().await.ok()?;
+        let dir = tempfile::tempdir().ok()?;
+        ferroflux::source::artifact::extract_tar_gz(&bytes[..], dir.path()).ok()?;
+        std::fs::read_to_string(dir.path().join(path)).ok()
+    };
+    poll("the included file in the artifact", || async {
+        let o = get("podinfo").await;
+        (file_in_artifact(o, "vendor/shared/policy.yaml")
+            .await
+            .as_deref()
+            == Some("kind: Policy\nversion: 1\n"))
+        .then_some(())
+    })
+    .await;
+    assert_eq!(
+        get("podinfo").await["status"]["includedArtifacts"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    shared.write("base/policy.yaml", "kind: Policy\nversion: 2\n");
+    shared.commit("policy v2");
+    poll("the include's new commit reaches this artifact", || async {
+        let o = get("podinfo").await;
+        (file_in_artifact(o, "vendor/shared/policy.yaml")
+            .await
+            .as_deref()
+            == Some("kind: Policy\nversion: 2\n"))
+        .then_some(())
+    })
+    .await;
+    // Back to no include for what follows.
+    repos
+        .patch(
+            "podinfo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"include": null}})),
+        )
+        .await
+        .expect("drop include");
+
     // Suspend and resume.
     let (ok, out, _) = cli(
         server.kubeconfig_path(),

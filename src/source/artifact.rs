@@ -312,6 +312,11 @@ impl ArtifactStore {
     }
 
     /// Absolute path of a stored artifact.
+    /// The storage directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub fn local_path(&self, artifact: &Artifact) -> PathBuf {
         self.root.join(&artifact.path)
     }
