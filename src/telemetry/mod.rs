@@ -26,8 +26,20 @@ pub enum TelemetryError {
 /// Installs the process-wide Prometheus recorder; metrics recorded through the
 /// `metrics` facade appear on `/metrics` from then on.
 pub fn install_recorder() -> Result<PrometheusHandle, TelemetryError> {
-    PrometheusBuilder::new()
+    builder()?
         .install_recorder()
+        .map_err(|e| TelemetryError::Recorder(e.to_string()))
+}
+
+/// Flux exports reconcile durations as a histogram with exponential buckets from 10ms;
+/// dashboards query its `_bucket` series, so ours must be a histogram too.
+fn builder() -> Result<PrometheusBuilder, TelemetryError> {
+    let buckets: Vec<f64> = (0..10).map(|i| 0.01 * f64::from(1u32 << i)).collect();
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("gotk_reconcile_duration_seconds".into()),
+            &buckets,
+        )
         .map_err(|e| TelemetryError::Recorder(e.to_string()))
 }
 
@@ -121,10 +133,12 @@ mod tests {
 
     #[tokio::test]
     async fn readyz_follows_readiness_and_metrics_render() {
-        let recorder = PrometheusBuilder::new().build_recorder();
+        let recorder = builder().expect("buckets").build_recorder();
         let handle = recorder.handle();
         metrics::with_local_recorder(&recorder, || {
             metrics::counter!("gotk_reconcile_total", "kind" => "GitRepository").increment(2);
+            metrics::histogram!("gotk_reconcile_duration_seconds", "kind" => "GitRepository")
+                .record(0.015);
         });
         let readiness = Readiness::default();
         let app = router(handle, readiness.clone());
