@@ -226,6 +226,30 @@ async fn git_repository_lifecycle() {
         ]
     );
 
+    // --watch prints the table, then a line per change.
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+        .args(["get", "sources", "git", "--watch", "--kubeconfig"])
+        .arg(server.kubeconfig_path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("get --watch");
+    let watch_out = watch.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(watch_out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let header = rx.recv_timeout(Duration::from_secs(30)).expect("header");
+    assert!(header.starts_with("NAME"), "{header}");
+    let first_row = rx.recv_timeout(Duration::from_secs(30)).expect("row");
+    assert!(
+        first_row.starts_with("podinfo") && first_row.contains(&revision),
+        "{first_row}"
+    );
+
     // A new commit is picked up at once on `reconcile` (the interval is a minute).
     repo.write(
         "deploy/app.yaml",
@@ -241,6 +265,19 @@ async fn git_repository_lifecycle() {
         out.contains(&format!("✔ fetched revision main@sha1:{second}")),
         "{out}"
     );
+
+    // The watch saw the new revision.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let second_seen = loop {
+        match rx.recv_timeout(Duration::from_secs(1)) {
+            Ok(line) if line.contains(&second) => break true,
+            _ if std::time::Instant::now() > deadline => break false,
+            _ => {}
+        }
+    };
+    let _ = watch.kill();
+    let _ = watch.wait();
+    assert!(second_seen, "get --watch printed the second revision");
 
     // On its interval a GitRepository follows new commits by itself.
     let fast = json!({
