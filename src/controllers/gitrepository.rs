@@ -21,7 +21,7 @@ use crate::api::source_v1::{GitRepository, GitRepositoryStatus};
 use crate::controllers::conditions::{self, FALSE, READY, RECONCILING, STALLED, TRUE};
 use crate::controllers::events::{EventRecorder, EventType};
 use crate::source::artifact::ArtifactStore;
-use crate::source::git::{self, FetchOptions, GitAuth, GitError, GitRef};
+use crate::source::git::{self, FetchOptions, GitAuth, GitError, GitRef, ProxySettings};
 use crate::source::ignore::IgnoreRules;
 
 /// The field manager of our status writes, Flux's controller name.
@@ -99,6 +99,7 @@ pub fn fetch_plan(repo: &GitRepository) -> Result<(FetchOptions, Duration), Inva
     }
     let mut options = FetchOptions::new(spec.url.clone(), reference);
     options.timeout = timeout;
+    options.recurse_submodules = spec.recurse_submodules.unwrap_or(false);
     Ok((options, timeout))
 }
 
@@ -173,7 +174,9 @@ fn apply_inclusions(dir: &Path, inclusions: &[Inclusion]) -> Result<(), String> 
 /// Flux's reason for a failed fetch.
 fn fetch_reason(e: &GitError) -> &'static str {
     match e {
-        GitError::Auth { .. } | GitError::InvalidAuth(_) => "AuthenticationFailed",
+        GitError::Auth { .. } | GitError::InvalidAuth(_) | GitError::InvalidProxy(_) => {
+            "AuthenticationFailed"
+        }
         _ => "GitOperationFailed",
     }
 }
@@ -197,27 +200,47 @@ enum IncludeProblem {
 }
 
 impl GitRepositoryReconciler {
-    async fn auth(&self, repo: &GitRepository, namespace: &str) -> Result<GitAuth, ReconcileError> {
-        let Some(secret_ref) = &repo.spec.secret_ref else {
-            return Ok(GitAuth::None);
-        };
+    /// The decoded `data` of a Secret in the object's namespace.
+    async fn secret_data(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, ReconcileError> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let secret = secrets.get(&secret_ref.name).await.map_err(|e| {
+        let secret = secrets.get(name).await.map_err(|e| {
             ReconcileError::new(
                 "AuthenticationFailed",
-                format!(
-                    "failed to get secret '{namespace}/{}': {e}",
-                    secret_ref.name
-                ),
+                format!("failed to get secret '{namespace}/{name}': {e}"),
             )
         })?;
-        let data: BTreeMap<String, Vec<u8>> = secret
+        Ok(secret
             .data
             .unwrap_or_default()
             .into_iter()
             .map(|(k, v)| (k, v.0))
-            .collect();
+            .collect())
+    }
+
+    async fn auth(&self, repo: &GitRepository, namespace: &str) -> Result<GitAuth, ReconcileError> {
+        let Some(secret_ref) = &repo.spec.secret_ref else {
+            return Ok(GitAuth::None);
+        };
+        let data = self.secret_data(namespace, &secret_ref.name).await?;
         GitAuth::from_secret_data(&data)
+            .map_err(|e| ReconcileError::new("AuthenticationFailed", e.to_string()))
+    }
+
+    async fn proxy(
+        &self,
+        repo: &GitRepository,
+        namespace: &str,
+    ) -> Result<Option<ProxySettings>, ReconcileError> {
+        let Some(secret_ref) = &repo.spec.proxy_secret_ref else {
+            return Ok(None);
+        };
+        let data = self.secret_data(namespace, &secret_ref.name).await?;
+        ProxySettings::from_secret_data(&data)
+            .map(Some)
             .map_err(|e| ReconcileError::new("AuthenticationFailed", e.to_string()))
     }
 
@@ -423,8 +446,15 @@ impl Reconciler for GitRepositoryReconciler {
             }
         };
         conditions::remove(&mut conds, STALLED);
-        options.auth = match self.auth(&repo, &key.namespace).await {
-            Ok(auth) => auth,
+        let secrets = match self.auth(&repo, &key.namespace).await {
+            Ok(auth) => self
+                .proxy(&repo, &key.namespace)
+                .await
+                .map(|proxy| (auth, proxy)),
+            Err(e) => Err(e),
+        };
+        (options.auth, options.proxy) = match secrets {
+            Ok(pair) => pair,
             Err(e) => {
                 return self
                     .fail(
@@ -552,6 +582,8 @@ impl Reconciler for GitRepositoryReconciler {
         status.artifact = Some(to_status_artifact(&artifact));
         status.observed_ignore = repo.spec.ignore.clone();
         status.observed_include = repo.spec.include.clone();
+        // Flux omits `false` (omitempty), so only `true` is written.
+        status.observed_recurse_submodules = repo.spec.recurse_submodules.filter(|&r| r);
         status.included_artifacts = (!included_artifacts.is_empty()).then_some(included_artifacts);
         conditions::set(
             &mut conds,
@@ -646,6 +678,12 @@ mod tests {
         .expect("valid");
         assert_eq!(options.reference, GitRef::Tag("v1.0.0".into()));
         assert_eq!(timeout, Duration::from_secs(20));
+        assert!(!options.recurse_submodules, "submodules are off by default");
+        let (options, _) = fetch_plan(&repo(json!({
+            "interval": "1m", "url": "https://example.com/repo", "recurseSubmodules": true,
+        })))
+        .expect("valid");
+        assert!(options.recurse_submodules);
     }
 
     #[test]

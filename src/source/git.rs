@@ -149,6 +149,95 @@ impl GitAuth {
     }
 }
 
+/// An HTTP(S) proxy from the Secret named by `spec.proxySecretRef`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// `http://host:port` or `https://host:port`.
+    pub address: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+// Never print the proxy password, nor one embedded in the address.
+impl std::fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("address", &redact_url(&self.address))
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl ProxySettings {
+    /// Interpret a Flux proxy secret's (already base64-decoded) `data`.
+    pub fn from_secret_data(data: &BTreeMap<String, Vec<u8>>) -> Result<ProxySettings, GitError> {
+        let text = |k: &str| -> Result<Option<String>, GitError> {
+            data.get(k)
+                .map(|v| {
+                    String::from_utf8(v.clone()).map_err(|_| {
+                        GitError::InvalidProxy(format!("secret key '{k}' is not valid UTF-8"))
+                    })
+                })
+                .transpose()
+        };
+        let address = text("address")?
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| {
+                GitError::InvalidProxy("secret must contain the key 'address'".to_owned())
+            })?;
+        let settings = ProxySettings {
+            address,
+            username: text("username")?.filter(|u| !u.is_empty()),
+            password: text("password")?.filter(|p| !p.is_empty()),
+        };
+        settings.to_reqwest()?;
+        Ok(settings)
+    }
+
+    fn to_reqwest(&self) -> Result<reqwest::Proxy, GitError> {
+        let invalid = |why: String| {
+            GitError::InvalidProxy(format!(
+                "proxy address '{}': {why}",
+                redact_url(&self.address)
+            ))
+        };
+        // reqwest is built without SOCKS support; say so instead of failing at connect time.
+        let scheme_ok = ["http://", "https://"]
+            .iter()
+            .any(|p| self.address.to_ascii_lowercase().starts_with(p));
+        if !scheme_ok {
+            return Err(invalid(
+                "only http:// and https:// proxies are supported".to_owned(),
+            ));
+        }
+        // The error text of reqwest may quote the address, so it is not passed on.
+        let proxy = reqwest::Proxy::all(self.address.as_str())
+            .map_err(|_| invalid("not a valid URL".to_owned()))?;
+        Ok(match &self.username {
+            Some(user) => proxy.basic_auth(user, self.password.as_deref().unwrap_or("")),
+            None => proxy,
+        })
+    }
+
+    fn secrets(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.password.iter().cloned().collect();
+        // A password written into the address itself: `http://user:pw@host:port`.
+        if let Some((_, rest)) = self.address.split_once("://") {
+            let authority = rest.split('/').next().unwrap_or("");
+            if let Some((userinfo, _)) = authority.rsplit_once('@') {
+                if let Some((_, pw)) = userinfo.split_once(':') {
+                    if !pw.is_empty() {
+                        out.push(pw.to_owned());
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
     pub url: String,
@@ -160,6 +249,11 @@ pub struct FetchOptions {
     pub max_file_size: u64,
     /// The ssh program for `ssh://` URLs (default `ssh` from `PATH`).
     pub ssh_program: Option<PathBuf>,
+    /// Check out submodules (recursively) at the commits the tree records, as Flux's
+    /// `spec.recurseSubmodules` does; otherwise they are reported as skipped.
+    pub recurse_submodules: bool,
+    /// Send HTTP(S) fetches through this proxy (other transports do not use it).
+    pub proxy: Option<ProxySettings>,
 }
 
 impl FetchOptions {
@@ -172,6 +266,8 @@ impl FetchOptions {
             shallow: true,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             ssh_program: None,
+            recurse_submodules: false,
+            proxy: None,
         }
     }
 }
@@ -210,6 +306,8 @@ pub enum GitError {
     InvalidUrl { url: String, detail: String },
     #[error("invalid credentials secret: {0}")]
     InvalidAuth(String),
+    #[error("invalid proxy secret: {0}")]
+    InvalidProxy(String),
     #[error("checkout failed: {0}")]
     Checkout(String),
     #[error("git operation on '{url}' failed: {detail}")]
@@ -224,7 +322,9 @@ impl GitError {
             GitError::NotFound { .. } => "not_found",
             GitError::Unreachable { .. } => "unreachable",
             GitError::Timeout { .. } => "timeout",
-            GitError::InvalidRef(_) | GitError::InvalidUrl { .. } => "invalid",
+            GitError::InvalidRef(_) | GitError::InvalidUrl { .. } | GitError::InvalidProxy(_) => {
+                "invalid"
+            }
             GitError::Checkout(_) => "checkout",
             GitError::Other { .. } => "other",
         }
@@ -236,6 +336,9 @@ impl GitError {
 pub fn fetch(opts: &FetchOptions, dest: &Path) -> Result<FetchResult, GitError> {
     let url = redact_url(&opts.url);
     validate_url(&opts.url)?;
+    if let Some(proxy) = &opts.proxy {
+        proxy.to_reqwest()?;
+    }
     install_crypto_provider();
     let parent = dest
         .parent()
@@ -280,7 +383,7 @@ pub fn fetch(opts: &FetchOptions, dest: &Path) -> Result<FetchResult, GitError> 
             result.dir = dest.to_path_buf();
             Ok(result)
         }
-        Ok(Err(e)) => Err(scrub(e, &opts.url, &opts.auth)),
+        Ok(Err(e)) => Err(scrub(e, opts)),
         Err(_) => {
             interrupt.store(true, Ordering::SeqCst);
             Err(GitError::Timeout {
@@ -329,8 +432,10 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn scrub(e: GitError, url: &str, auth: &GitAuth) -> GitError {
-    let secrets = auth.secrets();
+fn scrub(e: GitError, opts: &FetchOptions) -> GitError {
+    let url = opts.url.as_str();
+    let mut secrets = opts.auth.secrets();
+    secrets.extend(opts.proxy.iter().flat_map(ProxySettings::secrets));
     let redacted = redact_url(url);
     // Transport errors may quote the URL (with its userinfo) or a header value.
     let clean = |s: String| {
@@ -482,10 +587,23 @@ fn ssh_files(
     Ok(SshFiles { _dir: dir, command })
 }
 
+/// How deep submodules may nest: a guard against a chain of repositories without end.
+const MAX_SUBMODULE_DEPTH: usize = 10;
+
 fn fetch_blocking(
     opts: &FetchOptions,
     out: &Path,
     interrupt: &AtomicBool,
+) -> Result<FetchResult, GitError> {
+    fetch_tree(opts, out, interrupt, 0)
+}
+
+/// Fetch and check out one repository; `depth` counts the submodule levels above it.
+fn fetch_tree(
+    opts: &FetchOptions,
+    out: &Path,
+    interrupt: &AtomicBool,
+    depth: usize,
 ) -> Result<FetchResult, GitError> {
     let url = &opts.url;
     let other = |detail: String| GitError::Other {
@@ -659,7 +777,18 @@ fn fetch_blocking(
         GitRef::Name(n) => Some(n.clone()),
         GitRef::Commit { branch: None, .. } => None,
     };
-    let skipped = checkout(&repo, commit_id, out, opts.max_file_size, interrupt)?;
+    let (mut skipped, gitlinks) = checkout(&repo, commit_id, out, opts.max_file_size, interrupt)?;
+    if opts.recurse_submodules && !gitlinks.is_empty() {
+        skipped.extend(checkout_submodules(
+            &repo, commit_id, gitlinks, opts, out, interrupt, depth,
+        )?);
+    } else {
+        skipped.extend(
+            gitlinks
+                .iter()
+                .map(|(rel, _)| format!("{}: submodule", rel.display())),
+        );
+    }
     Ok(FetchResult {
         commit: hex,
         revision,
@@ -708,7 +837,12 @@ fn connect<'r>(
     >,
     gix::Error,
 > {
-    let conn = remote.connect(Direction::Fetch)?;
+    let mut conn = remote.connect(Direction::Fetch)?;
+    if let Some(proxy) = &opts.proxy {
+        if let Some(transport_options) = proxy_transport_options(remote.repo(), opts, proxy)? {
+            conn = conn.with_transport_options(transport_options);
+        }
+    }
     let auth = opts.auth.clone();
     // Our own credential function: never run git credential helpers or prompt.
     Ok(conn.with_credentials(move |action| match (action, &auth) {
@@ -724,6 +858,30 @@ fn connect<'r>(
         }
         _ => Ok(None),
     }))
+}
+
+/// The repository's HTTP transport options with a reqwest client hook that installs the proxy;
+/// `None` for transports that are not HTTP. Per fetch, unlike `http.proxy` in a global config.
+fn proxy_transport_options(
+    repo: &gix::Repository,
+    opts: &FetchOptions,
+    proxy: &ProxySettings,
+) -> Result<Option<Box<dyn std::any::Any>>, gix::Error> {
+    use gix::protocol::transport::client::blocking_io::http;
+    let Some(mut options) = repo.transport_options(opts.url.as_str(), None)? else {
+        return Ok(None);
+    };
+    let Some(http_options) = options.downcast_mut::<http::Options>() else {
+        return Ok(None);
+    };
+    // Never fall back to a direct connection when the proxy cannot be used.
+    let proxy = proxy.to_reqwest().map_err(gix::Error::from_error)?;
+    let backend = http::reqwest::Options {
+        configure_client: Some(Box::new(move |builder| Ok(builder.proxy(proxy.clone())))),
+        configure_request: None,
+    };
+    http_options.backend = Some(Arc::new(std::sync::Mutex::new(backend)));
+    Ok(Some(options))
 }
 
 fn do_fetch(
@@ -807,14 +965,18 @@ fn list_remote_tags(
         .collect())
 }
 
-/// Write the tree of `commit` into `out`, never outside it.
+/// A submodule entry of a tree: its path and the commit it records.
+type Gitlink = (PathBuf, gix::ObjectId);
+
+/// Write the tree of `commit` into `out`, never outside it. Returns what was skipped and the
+/// submodule entries, which are left for the caller.
 fn checkout(
     repo: &gix::Repository,
     commit: gix::ObjectId,
     out: &Path,
     max_file_size: u64,
     interrupt: &AtomicBool,
-) -> Result<Vec<String>, GitError> {
+) -> Result<(Vec<String>, Vec<Gitlink>), GitError> {
     use gix::objs::tree::EntryKind;
     let err = |what: &str, e: &dyn std::fmt::Display| GitError::Checkout(format!("{what}: {e}"));
     std::fs::create_dir(out).map_err(|e| err("creating checkout dir", &e))?;
@@ -824,6 +986,7 @@ fn checkout(
         .map_err(|e| err("reading commit", &e))?;
     let mut skipped = Vec::new();
     let mut links: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    let mut gitlinks: Vec<Gitlink> = Vec::new();
     let mut stack = vec![(PathBuf::new(), tree_id)];
     while let Some((rel_dir, id)) = stack.pop() {
         if interrupt.load(Ordering::Relaxed) {
@@ -878,7 +1041,7 @@ fn checkout(
                         .map_err(|e| err(&shown, &e))?;
                     links.push((rel, blob.data.clone()));
                 }
-                EntryKind::Commit => skipped.push(format!("{shown}: submodule")),
+                EntryKind::Commit => gitlinks.push((rel, entry.oid.to_owned())),
             }
         }
     }
@@ -904,6 +1067,171 @@ fn checkout(
             p.display()
         )
     }));
+    Ok((skipped, gitlinks))
+}
+
+/// One `[submodule "name"]` section of `.gitmodules`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SubmoduleEntry {
+    name: String,
+    path: String,
+    url: String,
+}
+
+/// The submodules declared in a `.gitmodules` file; sections without a path or URL are
+/// ignored, as Git ignores them.
+fn parse_gitmodules(data: &[u8]) -> Result<Vec<SubmoduleEntry>, GitError> {
+    let text = std::str::from_utf8(data)
+        .map_err(|_| GitError::Checkout(".gitmodules is not valid UTF-8".to_owned()))?;
+    let file: gix::config::File = text
+        .parse()
+        .map_err(|e| GitError::Checkout(format!(".gitmodules: {e}")))?;
+    let mut entries = Vec::new();
+    for section in file.sections_by_name("submodule").into_iter().flatten() {
+        let Some(name) = section.header().subsection_name() else {
+            continue;
+        };
+        let value = |key: &str| section.value(key).map(|v| v.to_str_lossy().into_owned());
+        if let (Some(path), Some(url)) = (value("path"), value("url")) {
+            entries.push(SubmoduleEntry {
+                name: name.to_str_lossy().into_owned(),
+                path,
+                url,
+            });
+        }
+    }
+    Ok(entries)
+}
+
+/// Resolve a submodule URL against the parent's URL as Git does: `./x` and `../x` are
+/// relative to the parent repository, each `../` dropping one path component.
+fn resolve_submodule_url(parent: &str, url: &str) -> Result<String, GitError> {
+    if !(url.starts_with("./") || url.starts_with("../")) {
+        return Ok(url.to_owned());
+    }
+    let invalid = || GitError::InvalidUrl {
+        url: redact_url(url),
+        detail: format!(
+            "relative submodule URL climbs above the host of '{}'",
+            redact_url(parent)
+        ),
+    };
+    // The part of the parent that relative components may never remove.
+    let floor = match parent.split_once("://") {
+        Some((scheme, rest)) => scheme.len() + 3 + rest.find('/').unwrap_or(rest.len()),
+        None => 0,
+    };
+    let mut base = parent.trim_end_matches('/').to_owned();
+    let mut rest = url;
+    loop {
+        if let Some(r) = rest.strip_prefix("./") {
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("../") {
+            rest = r;
+            let cut = base
+                .rfind('/')
+                .filter(|&i| i >= floor)
+                .ok_or_else(invalid)?;
+            base.truncate(cut);
+        } else {
+            break;
+        }
+    }
+    Ok(format!("{base}/{rest}"))
+}
+
+/// Check out every submodule recorded in the tree of `commit` at its recorded commit, from
+/// the URL in `.gitmodules`, with the parent's credentials. Returns what was skipped.
+fn checkout_submodules(
+    repo: &gix::Repository,
+    commit: gix::ObjectId,
+    gitlinks: Vec<Gitlink>,
+    opts: &FetchOptions,
+    out: &Path,
+    interrupt: &AtomicBool,
+    depth: usize,
+) -> Result<Vec<String>, GitError> {
+    if depth >= MAX_SUBMODULE_DEPTH {
+        return Err(GitError::Checkout(format!(
+            "submodules nest deeper than {MAX_SUBMODULE_DEPTH} levels"
+        )));
+    }
+    let err = |what: &str, e: &dyn std::fmt::Display| GitError::Checkout(format!("{what}: {e}"));
+    let tree = repo
+        .find_commit(commit)
+        .and_then(|c| c.tree())
+        .map_err(|e| err("reading commit", &e))?;
+    let gitmodules = match tree
+        .find_entry(".gitmodules")
+        .filter(|e| e.mode().is_blob())
+    {
+        Some(entry) => {
+            let blob = repo
+                .find_blob(entry.object_id())
+                .map_err(|e| err(".gitmodules", &e))?;
+            parse_gitmodules(&blob.data)?
+        }
+        None => Vec::new(),
+    };
+    let parent_is_local = matches!(
+        gix::url::parse(opts.url.as_bytes().as_bstr()).map(|u| u.scheme),
+        Ok(gix::url::Scheme::File)
+    );
+    let mut skipped = Vec::new();
+    for entry in &gitmodules {
+        let path = Path::new(entry.path.trim_end_matches('/'));
+        // The tree walk only yields safe paths, but `.gitmodules` is free text.
+        let safe = super::is_plain_relative(path)
+            && !path
+                .components()
+                .any(|c| c.as_os_str().eq_ignore_ascii_case(".git"));
+        if !safe {
+            return Err(GitError::Checkout(format!(
+                "submodule '{}': path '{}' is not inside the checkout",
+                entry.name, entry.path
+            )));
+        }
+    }
+    for (rel, sha) in gitlinks {
+        let shown = rel.display().to_string();
+        let Some(entry) = gitmodules.iter().find(|e| {
+            Path::new(e.path.trim_end_matches('/'))
+                .components()
+                .eq(rel.components())
+        }) else {
+            skipped.push(format!("{shown}: submodule without a URL in .gitmodules"));
+            continue;
+        };
+        let sub_url = resolve_submodule_url(&opts.url, &entry.url)?;
+        validate_url(&sub_url)?;
+        let sub_is_local = matches!(
+            gix::url::parse(sub_url.as_bytes().as_bstr()).map(|u| u.scheme),
+            Ok(gix::url::Scheme::File)
+        );
+        // Like Git's protocol.file.allow=user: a remote repository must not make us read
+        // repositories from the controller's own disk.
+        if sub_is_local && !parent_is_local {
+            return Err(GitError::InvalidUrl {
+                url: redact_url(&sub_url),
+                detail: format!(
+                    "submodule '{}' of a remote repository may not use a local URL",
+                    entry.name
+                ),
+            });
+        }
+        if let Some(parent_dir) = rel.parent() {
+            super::ensure_real_dir(out, parent_dir).map_err(|e| err(&shown, &e))?;
+        }
+        let mut sub_opts = opts.clone();
+        sub_opts.url = sub_url;
+        sub_opts.reference = GitRef::Commit {
+            sha: sha.to_hex().to_string(),
+            branch: None,
+        };
+        let sub = fetch_tree(&sub_opts, &out.join(&rel), interrupt, depth + 1)
+            .map_err(|e| scrub(e, &sub_opts))?;
+        skipped.extend(sub.skipped.into_iter().map(|s| format!("{shown}/{s}")));
+    }
     Ok(skipped)
 }
 
@@ -1158,6 +1486,75 @@ mod tests {
             GitAuth::from_secret_data(&BTreeMap::new()),
             Ok(GitAuth::None)
         ));
+    }
+
+    #[test]
+    fn relative_submodule_urls_resolve_against_the_parent() {
+        let resolve = |parent: &str, url: &str| resolve_submodule_url(parent, url).ok();
+        assert_eq!(
+            resolve("https://host/org/app.git", "../lib.git").as_deref(),
+            Some("https://host/org/lib.git")
+        );
+        assert_eq!(
+            resolve("https://host/org/app/", "./lib").as_deref(),
+            Some("https://host/org/app/lib")
+        );
+        assert_eq!(
+            resolve("git://host:9418/a/b/app.git", "../../other/lib.git").as_deref(),
+            Some("git://host:9418/a/other/lib.git")
+        );
+        assert_eq!(
+            resolve("https://host/app.git", "ssh://git@elsewhere/lib.git").as_deref(),
+            Some("ssh://git@elsewhere/lib.git"),
+            "absolute URLs are kept"
+        );
+        assert_eq!(
+            resolve("https://host/app.git", "../../lib.git"),
+            None,
+            "cannot climb above the host"
+        );
+    }
+
+    #[test]
+    fn gitmodules_sections_need_a_path_and_url() {
+        let entries = parse_gitmodules(
+            b"[submodule \"lib\"]\n\tpath = vendor/lib\n\turl = ../lib.git\n\
+              [submodule \"half\"]\n\tpath = half\n",
+        )
+        .expect("valid");
+        assert_eq!(
+            entries,
+            vec![SubmoduleEntry {
+                name: "lib".into(),
+                path: "vendor/lib".into(),
+                url: "../lib.git".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn proxy_secret_needs_an_http_address_and_hides_the_password() {
+        let mut data = BTreeMap::new();
+        data.insert("username".to_owned(), b"u".to_vec());
+        data.insert("password".to_owned(), b"pr0xy".to_vec());
+        assert!(matches!(
+            ProxySettings::from_secret_data(&data),
+            Err(GitError::InvalidProxy(_))
+        ));
+        data.insert("address".to_owned(), b"socks5://127.0.0.1:1080".to_vec());
+        assert!(ProxySettings::from_secret_data(&data).is_err());
+        data.insert("address".to_owned(), b"http://127.0.0.1:3128".to_vec());
+        let proxy = ProxySettings::from_secret_data(&data).expect("valid");
+        assert_eq!(proxy.address, "http://127.0.0.1:3128");
+        assert_eq!(proxy.username.as_deref(), Some("u"));
+        assert!(!format!("{proxy:?}").contains("pr0xy"));
+        let inline = ProxySettings {
+            address: "http://u:inl1ne@proxy:3128".into(),
+            username: None,
+            password: None,
+        };
+        assert!(!format!("{inline:?}").contains("inl1ne"));
+        assert_eq!(inline.secrets(), vec!["inl1ne".to_owned()]);
     }
 
     #[test]

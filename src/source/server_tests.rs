@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::artifact::ArtifactStore;
-use super::git::{fetch, FetchOptions, FetchResult, GitAuth, GitError, GitRef};
+use super::git::{fetch, FetchOptions, FetchResult, GitAuth, GitError, GitRef, ProxySettings};
 use super::ignore::IgnoreRules;
 use super::testutil::*;
 
@@ -530,4 +530,170 @@ fn ssh_transport_uses_the_secret_identity_and_known_hosts() {
         logged.contains("example.invalid ssh-ed25519 AAAA"),
         "{logged}"
     );
+}
+
+/// `app` records `lib` (relative URL) at libs/lib; `lib` records `deep` (absolute git://
+/// URL) at vendor/deep. `lib` has moved on since `app` recorded it.
+struct SubmoduleFixture {
+    app: TestRepo,
+    _lib: TestRepo,
+    _deep: TestRepo,
+    daemon: GitDaemon,
+}
+
+fn submodule_fixture() -> SubmoduleFixture {
+    let app = sample_repo();
+    let daemon = GitDaemon::start(app.base.path());
+    let deep = app.sibling("deep");
+    deep.write("deep.txt", "deep v1\n");
+    let deep_commit = deep.commit("deep");
+    let lib = app.sibling("lib");
+    lib.write("lib.txt", "lib v1\n");
+    lib.commit("lib");
+    let lib_commit = lib.commit_submodule("vendor/deep", &daemon.url("deep.git"), &deep_commit);
+    lib.write("lib.txt", "lib v2\n");
+    lib.commit("lib moves on");
+    app.commit_submodule("libs/lib", "../lib.git", &lib_commit);
+    SubmoduleFixture {
+        app,
+        _lib: lib,
+        _deep: deep,
+        daemon,
+    }
+}
+
+#[test]
+fn submodules_are_checked_out_at_the_recorded_commit_only_when_asked() {
+    let fx = submodule_fixture();
+    let mut opts = FetchOptions::new(fx.daemon.url("app.git"), GitRef::Branch("main".into()));
+
+    let (_d, plain) = ok(&opts);
+    assert!(!plain.dir.join("libs/lib").exists());
+    assert!(
+        plain.skipped.iter().any(|s| s == "libs/lib: submodule"),
+        "{:?}",
+        plain.skipped
+    );
+
+    opts.recurse_submodules = true;
+    let (_d, deep) = ok(&opts);
+    assert_eq!(deep.revision, format!("main@sha1:{}", fx.app.head()));
+    assert_eq!(read(&deep, "README.md"), "hello\n");
+    assert_eq!(
+        read(&deep, "libs/lib/lib.txt"),
+        "lib v1\n",
+        "the recorded commit"
+    );
+    assert_eq!(read(&deep, "libs/lib/vendor/deep/deep.txt"), "deep v1\n");
+    assert!(!deep.dir.join("libs/lib/.git").exists());
+    assert!(deep.skipped.is_empty(), "{:?}", deep.skipped);
+}
+
+#[test]
+fn submodules_use_the_parent_credentials_over_http() {
+    let fx = submodule_fixture();
+    let http = GitHttpServer::start(
+        fx.app.base.path(),
+        HttpAuth::Basic {
+            user: "flux".into(),
+            password: "sub-secret".into(),
+        },
+    );
+    let mut opts = FetchOptions::new(http.url("app.git"), GitRef::Branch("main".into()));
+    opts.recurse_submodules = true;
+    opts.auth = GitAuth::Basic {
+        username: "flux".into(),
+        password: "sub-secret".into(),
+    };
+    let (_d, r) = ok(&opts);
+    assert_eq!(read(&r, "libs/lib/lib.txt"), "lib v1\n");
+    assert_eq!(read(&r, "libs/lib/vendor/deep/deep.txt"), "deep v1\n");
+}
+
+#[test]
+fn submodules_escaping_the_checkout_or_pointing_at_local_disk_are_refused() {
+    let app = sample_repo();
+    let daemon = GitDaemon::start(app.base.path());
+    let lib = app.sibling("lib");
+    lib.write("lib.txt", "lib\n");
+    let lib_commit = lib.commit("lib");
+
+    // A gitlink at `evil` whose .gitmodules path climbs out of the checkout.
+    app.commit_submodule("evil", "../lib.git", &lib_commit);
+    run(app.git().args([
+        "config",
+        "-f",
+        ".gitmodules",
+        "submodule.evil.path",
+        "../evil",
+    ]));
+    // Not `commit -a`: that would drop the gitlink, which has no directory in the work tree.
+    run(app.git().args(["add", ".gitmodules"]));
+    run(app.git().args(["commit", "-q", "-m", "escape"]));
+    let mut opts = FetchOptions::new(daemon.url("app.git"), GitRef::Branch("main".into()));
+    opts.recurse_submodules = true;
+    let (out, res) = fetch_into(&opts);
+    let err = res.expect_err("the path climbs out");
+    assert!(
+        matches!(&err, GitError::Checkout(m) if m.contains("not inside the checkout")),
+        "{err:?}"
+    );
+    assert!(!out.path().join("evil").exists());
+    assert!(!out.path().join("checkout").exists());
+
+    // A remote repository may not make the controller read a repository from its own disk.
+    let local = TestRepo::new("local");
+    local.write("x", "x\n");
+    let local_commit = local.commit("x");
+    run(app.git().args(["rm", "-q", "--cached", "evil"]));
+    run(app.git().args(["rm", "-q", ".gitmodules"]));
+    app.commit_submodule("vendor/local", &local.file_url(), &local_commit);
+    let (_d, res) = fetch_into(&opts);
+    let err = res.expect_err("a local submodule URL");
+    assert!(
+        matches!(&err, GitError::InvalidUrl { detail, .. } if detail.contains("local URL")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn http_fetch_goes_through_the_proxy_with_its_credentials() {
+    let repo = sample_repo();
+    let http = GitHttpServer::start(repo.base.path(), HttpAuth::None);
+    let proxy = TestProxy::start();
+    let mut opts = FetchOptions::new(http.url("app.git"), GitRef::Branch("main".into()));
+    opts.proxy = Some(ProxySettings {
+        address: proxy.address(),
+        username: Some("proxy-user".into()),
+        password: Some("pr0xy-pass".into()),
+    });
+    let (_d, r) = ok(&opts);
+    assert_eq!(r.revision, format!("main@sha1:{}", repo.head()));
+    let seen = proxy.seen();
+    assert!(!seen.is_empty(), "the fetch bypassed the proxy");
+    let expected_auth = format!("Basic {}", base64(b"proxy-user:pr0xy-pass"));
+    for request in &seen {
+        assert!(
+            request
+                .line
+                .contains(&format!("http://127.0.0.1:{}/app.git", http.port)),
+            "{request:?}"
+        );
+        assert_eq!(
+            request.proxy_authorization.as_deref(),
+            Some(expected_auth.as_str()),
+            "{request:?}"
+        );
+    }
+    assert!(!format!("{opts:?}").contains("pr0xy-pass"));
+
+    // A dead proxy fails the fetch rather than going direct, and keeps the password secret.
+    opts.proxy = Some(ProxySettings {
+        address: format!("http://127.0.0.1:{}", free_port()),
+        username: Some("proxy-user".into()),
+        password: Some("pr0xy-pass".into()),
+    });
+    let (_d, res) = fetch_into(&opts);
+    let err = res.expect_err("the proxy is down");
+    assert!(!format!("{err} {err:?}").contains("pr0xy-pass"), "{err}");
 }

@@ -35,23 +35,36 @@ pub fn run(cmd: &mut Command) -> String {
 /// A bare repository under `<base>/<name>.git` with a separate work tree to commit from.
 pub struct TestRepo {
     pub base: tempfile::TempDir,
-    pub name: String,
     pub work: PathBuf,
     home: PathBuf,
+    git_dir: PathBuf,
 }
 
 impl TestRepo {
     pub fn new(name: &str) -> TestRepo {
         let base = tempfile::tempdir().expect("tempdir");
+        let git_dir = base.path().join(format!("{name}.git"));
+        TestRepo::create(base, git_dir)
+    }
+
+    /// Another repository whose bare repo sits next to this one's (`<base>/<name>.git`), so
+    /// that one server serves both; its work tree is its own.
+    pub fn sibling(&self, name: &str) -> TestRepo {
+        let base = tempfile::tempdir().expect("tempdir");
+        let git_dir = self.base.path().join(format!("{name}.git"));
+        TestRepo::create(base, git_dir)
+    }
+
+    fn create(base: tempfile::TempDir, git_dir: PathBuf) -> TestRepo {
         let work = base.path().join("work");
         let home = base.path().join("home");
         std::fs::create_dir_all(&work).expect("mkdir");
         std::fs::create_dir_all(&home).expect("mkdir");
         let repo = TestRepo {
-            name: name.to_owned(),
             work,
             home,
             base,
+            git_dir,
         };
         run(git_cmd(&repo.home)
             .args(["init", "--bare", "-q", "-b", "main"])
@@ -60,7 +73,7 @@ impl TestRepo {
     }
 
     pub fn git_dir(&self) -> PathBuf {
-        self.base.path().join(format!("{}.git", self.name))
+        self.git_dir.clone()
     }
 
     pub fn git(&self) -> Command {
@@ -96,6 +109,35 @@ impl TestRepo {
         } else {
             run(self.git().args(["tag", name]));
         }
+    }
+
+    /// Record `sub` at `commit` as a submodule at `path` with `url` in `.gitmodules`, and
+    /// commit. (The gitlink is staged directly: the work tree never holds the submodule.)
+    pub fn commit_submodule(&self, path: &str, url: &str, commit: &str) -> String {
+        let gitmodules = self.work.join(".gitmodules");
+        run(self
+            .git()
+            .arg("config")
+            .arg("-f")
+            .arg(&gitmodules)
+            .args([&format!("submodule.{path}.path"), path]));
+        run(self
+            .git()
+            .arg("config")
+            .arg("-f")
+            .arg(&gitmodules)
+            .args([&format!("submodule.{path}.url"), url]));
+        run(self.git().args(["add", ".gitmodules"]));
+        run(self.git().args([
+            "update-index",
+            "--add",
+            "--cacheinfo",
+            &format!("160000,{commit},{path}"),
+        ]));
+        run(self
+            .git()
+            .args(["commit", "-q", "-m", &format!("add {path}")]));
+        self.head()
     }
 
     pub fn file_url(&self) -> String {
@@ -348,6 +390,127 @@ fn serve_one(stream: TcpStream, root: &Path, auth: &HttpAuth) -> std::io::Result
     out.flush()
 }
 
+/// One request as the proxy saw it.
+#[derive(Debug, Clone)]
+pub struct ProxiedRequest {
+    pub line: String,
+    pub proxy_authorization: Option<String>,
+}
+
+type ProxyLog = std::sync::Mutex<Vec<ProxiedRequest>>;
+
+/// A forward HTTP proxy: plain-HTTP requests in absolute form are passed on to their origin,
+/// `CONNECT` is tunnelled. It records every request it handles.
+pub struct TestProxy {
+    pub port: u16,
+    requests: Arc<ProxyLog>,
+    stop: Arc<AtomicBool>,
+}
+
+impl TestProxy {
+    pub fn start() -> TestProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (stop2, requests2) = (Arc::clone(&stop), Arc::clone(&requests));
+        std::thread::spawn(move || {
+            while !stop2.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let requests = Arc::clone(&requests2);
+                        std::thread::spawn(move || {
+                            let _ = proxy_one(stream, &requests);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        TestProxy {
+            port,
+            requests,
+            stop,
+        }
+    }
+
+    pub fn address(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn seen(&self) -> Vec<ProxiedRequest> {
+        self.requests.lock().expect("not poisoned").clone()
+    }
+}
+
+impl Drop for TestProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn proxy_one(client: TcpStream, requests: &ProxyLog) -> std::io::Result<()> {
+    client.set_nonblocking(false)?;
+    client.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut reader = BufReader::new(client.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    let mut head = Vec::new();
+    let mut proxy_auth = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+        match line.split_once(':') {
+            // Hop-by-hop: consumed here, never passed to the origin.
+            Some((k, v)) if k.trim().eq_ignore_ascii_case("proxy-authorization") => {
+                proxy_auth = Some(v.trim().to_owned());
+            }
+            Some((k, _)) if k.trim().eq_ignore_ascii_case("proxy-connection") => {}
+            _ => head.push(line),
+        }
+    }
+    requests.lock().expect("not poisoned").push(ProxiedRequest {
+        line: request_line.trim().to_owned(),
+        proxy_authorization: proxy_auth,
+    });
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("").to_owned();
+    let target = parts.next().unwrap_or("").to_owned();
+    let mut out = client.try_clone()?;
+    let (authority, origin_form) = if method == "CONNECT" {
+        (target.clone(), None)
+    } else {
+        let rest = target.strip_prefix("http://").unwrap_or(&target);
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        (authority.to_owned(), Some(path.to_owned()))
+    };
+    let mut upstream = TcpStream::connect(&authority)?;
+    match origin_form {
+        None => write!(out, "HTTP/1.1 200 Connection established\r\n\r\n")?,
+        Some(path) => {
+            write!(upstream, "{method} {path} HTTP/1.1\r\n")?;
+            for line in &head {
+                upstream.write_all(line.as_bytes())?;
+            }
+            upstream.write_all(b"\r\n")?;
+        }
+    }
+    // Whatever the client sends next (a body, or TLS in a tunnel) goes upstream as is;
+    // the origin closes after its answer, which ends both directions.
+    let mut up_writer = upstream.try_clone()?;
+    let pump = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut reader, &mut up_writer);
+        let _ = up_writer.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut upstream, &mut out);
+    let _ = out.shutdown(std::net::Shutdown::Both);
+    let _ = pump.join();
+    Ok(())
+}
+
 /// A TCP server that accepts connections and never answers: for timeout tests.
 pub struct BlackHole {
     pub port: u16,
@@ -367,7 +530,7 @@ impl BlackHole {
 }
 
 /// Standard base64 with padding (enough for a Basic auth header; avoids a dev-dependency).
-fn base64(input: &[u8]) -> String {
+pub fn base64(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in input.chunks(3) {
