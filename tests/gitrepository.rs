@@ -17,7 +17,7 @@ use kube::api::{
 };
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use testutil::{GitDaemon, TestRepo};
+use testutil::{GitDaemon, GitHttpServer, HttpAuth, TestRepo};
 
 struct Replica(Child);
 
@@ -416,6 +416,66 @@ async fn git_repository_lifecycle() {
         .expect("download")
         .status()
         .is_success());
+
+    // Over HTTP with basic auth: wrong credentials give AuthenticationFailed without
+    // the password in the message; the right ones give an artifact.
+    let http = GitHttpServer::start(
+        repo.base.path(),
+        HttpAuth::Basic {
+            user: "flux".into(),
+            password: "s3cret".into(),
+        },
+    );
+    let secrets: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Secret"), "secrets"),
+    );
+    let secret = |password: &str| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git-auth", "namespace": "flux-system"},
+        "stringData": {"username": "flux", "password": password}})
+    };
+    secrets
+        .patch(
+            "git-auth",
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(secret("wrong-password")),
+        )
+        .await
+        .expect("secret");
+    repos
+        .patch("private", &PatchParams::apply("test"), &Patch::Apply(json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "private", "namespace": "flux-system"},
+            "spec": {"interval": "1m", "url": http.url("podinfo.git"), "ref": {"branch": "main"}, "secretRef": {"name": "git-auth"}},
+        })))
+        .await
+        .expect("private repo");
+    let denied = poll("AuthenticationFailed", || async {
+        let o = get("private").await;
+        ready(&o).filter(|(s, _, _)| s == "False")
+    })
+    .await;
+    assert_eq!(denied.1, "AuthenticationFailed", "{denied:?}");
+    assert!(
+        !denied.2.contains("wrong-password"),
+        "no secret in the message: {}",
+        denied.2
+    );
+    secrets
+        .patch(
+            "git-auth",
+            &PatchParams::apply("test").force(),
+            &Patch::Apply(secret("s3cret")),
+        )
+        .await
+        .expect("fix secret");
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &["reconcile", "source", "git", "private"],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(ready(&get("private").await).is_some_and(|(s, _, _)| s == "True"));
 
     // An invalid spec stalls, naming the field.
     repos
