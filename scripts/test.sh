@@ -4,6 +4,8 @@
 # formatting and lints, and runs the whole suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Nothing here reads input; an inherited stdin only lets tools' probes read stray bytes.
+exec </dev/null
 
 log() { printf '\n=== %s\n' "$*"; }
 
