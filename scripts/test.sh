@@ -41,5 +41,16 @@ cargo fmt --all -- --check
 log "lints"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+log "build the tests"
+# Cargo caches what `rustc` reports about the target in target/.rustc_info.json; we have
+# seen that probe come back garbled when other builds run on the machine, and the bad
+# answer then sticks. Build in one process first, and start again once from a clean
+# cache if the probe failed.
+build_tests() { cargo test --workspace --no-run --quiet; }
+if ! build_tests; then
+  rm -f target/.rustc_info.json
+  build_tests
+fi
+
 log "tests"
 cargo nextest run --workspace --no-fail-fast --failure-output final
