@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod apiserver;
 pub mod flux;
+mod kustomize;
 mod run;
 
 /// A GitOps operator for Kubernetes that speaks the FluxCD v2 API.
@@ -25,6 +26,11 @@ enum Command {
     Apiserver(apiserver::Args),
     /// Run one controller replica.
     Run(run::Args),
+    /// Build kustomizations with the native kustomize engine.
+    Kustomize {
+        #[command(subcommand)]
+        command: kustomize::Command,
+    },
     /// Get the status of Flux resources.
     Get {
         #[command(subcommand)]
@@ -102,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Apiserver(args) => apiserver::run(args),
         Command::Run(args) => run::run(args),
+        Command::Kustomize { command } => kustomize::run(command),
         Command::Get {
             what:
                 GetCommand::Sources {

@@ -173,6 +173,13 @@ impl MergeMeta for BuiltinMergeMeta {
     }
 }
 
+/// How the list at `path` of a built-in kind merges in a strategic merge patch, for
+/// callers that know the kind only at run time (kustomize patches). Unknown kinds and
+/// undeclared lists are atomic.
+pub fn builtin_patch_list_type(group: &str, kind: &str, path: &[&str]) -> ListType {
+    builtin_list_decl(group, kind, path).patch
+}
+
 /// One list field's declarations in both flavours.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ListDecl {

@@ -1,0 +1,404 @@
+//! The build: accumulate a kustomization directory (recursively through bases and
+//! components), then finish at the top (hash suffixes, name references, vars, sort).
+//! The step order is kustomize's; changing it changes output.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::error::{KustomizeError, Result};
+use crate::fieldspec::TransformerConfig;
+use crate::kustomization::{Kustomization, FILE_NAMES};
+use crate::loader::{is_remote, KustDir, LoadRestriction, Loader};
+use crate::resource::{ResMap, Resource};
+use crate::{
+    generators, images, labels, namereference, namespace, patches, prefix_suffix, replacements,
+    replicas, sort, vars, yaml,
+};
+
+/// How a build may read files.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Nothing outside this directory may be read, through `..` or symlinks (Flux
+    /// fences a build into its source artifact).
+    pub fence: Option<PathBuf>,
+    /// Whether a kustomization may read files outside its own directory.
+    pub restriction: LoadRestriction,
+    /// Build a directory without a kustomization file as if it had one listing every
+    /// manifest under it (Flux's behaviour); otherwise that is an error, as in kubectl.
+    pub generate_missing: bool,
+}
+
+impl BuildOptions {
+    /// What Flux's kustomize-controller does: any file inside `root`, and directories
+    /// without kustomization files are built from their manifests.
+    pub fn flux(root: &Path) -> Self {
+        Self {
+            fence: Some(root.to_path_buf()),
+            restriction: LoadRestriction::None,
+            generate_missing: true,
+        }
+    }
+}
+
+/// Builds `dir` as `kubectl kustomize dir` does, returning the objects in output order.
+pub fn build_dir(dir: &Path) -> Result<Vec<Value>> {
+    build_dir_with(dir, &BuildOptions::default())
+}
+
+/// Builds `dir` with `options`.
+pub fn build_dir_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Value>> {
+    let loader = Loader::new(dir, options.fence.as_deref(), options.restriction)?;
+    let mut builder = Builder {
+        loader,
+        options: options.clone(),
+        stack: Vec::new(),
+        openapi: None,
+    };
+    let root = builder.kust_dir(dir)?;
+    let kustomization = builder.load(&root)?;
+    if kustomization.is_component() {
+        return Err(KustomizeError::field(
+            root.file.clone(),
+            "kind",
+            "a Component cannot be built on its own",
+        ));
+    }
+    let mut acc = builder.accumulate(&root, &kustomization, Accumulator::default())?;
+    generators::add_hashes(&mut acc.resources)?;
+    namereference::fix_back_references(&mut acc.resources, &acc.config.name_reference)?;
+    vars::resolve(&mut acc.resources, &acc.vars, &acc.config.var_reference)?;
+    drop_local_config(&mut acc.resources);
+    sort::apply(&mut acc.resources, kustomization.sort_options.as_ref())?;
+    Ok(acc
+        .resources
+        .resources
+        .into_iter()
+        .map(|r| Value::Object(r.obj))
+        .collect())
+}
+
+/// What a kustomization directory contributes: its resources, the transformer
+/// configuration (built in plus `configurations:`) and its vars.
+#[derive(Debug, Clone, Default)]
+pub struct Accumulator {
+    pub resources: ResMap,
+    pub config: TransformerConfig,
+    pub vars: Vec<vars::Var>,
+}
+
+impl Accumulator {
+    /// Folds a child kustomization's accumulation into this one.
+    fn merge(&mut self, child: Accumulator, file: &str) -> Result<()> {
+        self.resources.append_all(child.resources, file)?;
+        self.config.merge(&child.config);
+        vars::absorb(&mut self.vars, child.vars, file)
+    }
+}
+
+struct Builder {
+    loader: Loader,
+    options: BuildOptions,
+    /// Kustomization directories being built, to catch cycles.
+    stack: Vec<PathBuf>,
+    /// The OpenAPI document named by `openapi: {path}`. As in kustomize it is global:
+    /// once a kustomization sets it, it replaces the built-in schema for the rest of
+    /// the build.
+    openapi: Option<Value>,
+}
+
+/// The annotation that keeps an object out of the output.
+const LOCAL_CONFIG: &str = "config.kubernetes.io/local-config";
+
+fn drop_local_config(resources: &mut ResMap) {
+    resources
+        .resources
+        .retain(|r| r.annotations().get(LOCAL_CONFIG).and_then(Value::as_str) != Some("true"));
+    // kustomize rewrites every object's annotations when it strips its internal
+    // ones, and an empty map does not survive that.
+    for resource in &mut resources.resources {
+        if resource
+            .obj
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .is_some()
+            && resource.annotations().is_empty()
+        {
+            resource.set_string_map("annotations", serde_json::Map::new());
+        }
+    }
+}
+
+impl Builder {
+    fn kust_dir(&self, path: &Path) -> Result<KustDir> {
+        let canonical = path.canonicalize().map_err(|source| KustomizeError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let file = FILE_NAMES
+            .iter()
+            .map(|name| canonical.join(name))
+            .find(|p| p.is_file())
+            .map(|p| self.loader.display(&p))
+            .unwrap_or_else(|| self.loader.display(&canonical.join(FILE_NAMES[0])));
+        Ok(KustDir {
+            path: canonical,
+            file,
+        })
+    }
+
+    /// Reads the kustomization file of `dir` (or makes one, when allowed).
+    fn load(&self, dir: &KustDir) -> Result<Kustomization> {
+        let found: Vec<PathBuf> = FILE_NAMES
+            .iter()
+            .map(|name| dir.path.join(name))
+            .filter(|p| p.is_file())
+            .collect();
+        match found.as_slice() {
+            [] if self.options.generate_missing => self.generated_kustomization(dir),
+            [] => Err(KustomizeError::field(
+                self.loader.display(&dir.path),
+                "",
+                format!(
+                    "unable to find one of {} in directory '{}'",
+                    FILE_NAMES.map(|n| format!("'{n}'")).join(", "),
+                    self.loader.display(&dir.path)
+                ),
+            )),
+            [file] => {
+                let content =
+                    std::fs::read_to_string(file).map_err(|source| KustomizeError::Io {
+                        path: dir.file.clone(),
+                        source,
+                    })?;
+                Kustomization::parse(&content, &dir.file)
+            }
+            _ => Err(KustomizeError::field(
+                self.loader.display(&dir.path),
+                "",
+                "found multiple kustomization files",
+            )),
+        }
+    }
+
+    /// Flux's rule for a directory with no kustomization file: every YAML manifest
+    /// under it, and every subdirectory that has a kustomization file as a base.
+    fn generated_kustomization(&self, dir: &KustDir) -> Result<Kustomization> {
+        let mut resources = Vec::new();
+        collect_manifests(&dir.path, &dir.path, &mut resources)?;
+        Ok(Kustomization {
+            kind: "Kustomization".into(),
+            resources,
+            ..Default::default()
+        })
+    }
+
+    fn accumulate(
+        &mut self,
+        dir: &KustDir,
+        kustomization: &Kustomization,
+        mut acc: Accumulator,
+    ) -> Result<Accumulator> {
+        if self.stack.contains(&dir.path) {
+            return Err(KustomizeError::Cycle {
+                file: dir.file.clone(),
+                path: self.loader.display(&dir.path),
+            });
+        }
+        self.stack.push(dir.path.clone());
+        let result = self.accumulate_inner(dir, kustomization, &mut acc);
+        self.stack.pop();
+        result.map(|()| acc)
+    }
+
+    fn accumulate_inner(
+        &mut self,
+        dir: &KustDir,
+        k: &Kustomization,
+        acc: &mut Accumulator,
+    ) -> Result<()> {
+        refuse_unsupported(dir, k)?;
+        if let Some(path) = k.open_api.get("path") {
+            let text = self.loader.read_file(dir, path, "openapi.path")?;
+            let document = yaml::parse_documents(&text, path)?.into_iter().next();
+            self.openapi = document;
+        }
+        for (i, entry) in k.resources.iter().enumerate() {
+            self.accumulate_resource(dir, entry, &format!("resources[{i}]"), acc)?;
+        }
+        let mut config = TransformerConfig::builtin();
+        for (i, path) in k.configurations.iter().enumerate() {
+            let field = format!("configurations[{i}]");
+            let content = self.loader.read_file(dir, path, &field)?;
+            let custom: TransformerConfig = serde_yaml_ng::from_str(&content).map_err(|e| {
+                KustomizeError::field(dir.file.clone(), field, format!("'{path}': {e}"))
+            })?;
+            config.merge(&custom);
+        }
+        acc.config.merge(&config);
+
+        let generated = generators::generate(&self.loader, dir, k)?;
+        generators::absorb(&mut acc.resources, generated, &dir.file)?;
+
+        for (i, entry) in k.components.iter().enumerate() {
+            let field = format!("components[{i}]");
+            if is_remote(entry) {
+                return Err(remote(dir, &field, entry));
+            }
+            let path = self.loader.resolve(dir, entry, &field)?;
+            if !path.is_dir() {
+                return Err(KustomizeError::field(
+                    dir.file.clone(),
+                    field,
+                    format!("'{entry}' is not a directory"),
+                ));
+            }
+            let component_dir = self.kust_dir(&path)?;
+            let component = self.load(&component_dir)?;
+            if !component.is_component() {
+                return Err(KustomizeError::field(
+                    dir.file.clone(),
+                    field,
+                    format!(
+                        "expected kind 'Component' for path '{entry}' but got '{}'",
+                        component.kind
+                    ),
+                ));
+            }
+            let taken = std::mem::take(acc);
+            *acc = self.accumulate(&component_dir, &component, taken)?;
+        }
+
+        let config = acc.config.clone();
+        let resources = &mut acc.resources;
+        patches::strategic_merge_legacy(
+            resources,
+            &self.loader,
+            dir,
+            &k.patches_strategic_merge,
+            self.openapi.as_ref(),
+        )?;
+        patches::patches(
+            resources,
+            &self.loader,
+            dir,
+            &k.patches,
+            self.openapi.as_ref(),
+        )?;
+        namespace::transform(resources, &k.namespace, &config.namespace)?;
+        prefix_suffix::add_prefix(resources, &k.name_prefix, &config.name_prefix)?;
+        prefix_suffix::add_suffix(resources, &k.name_suffix, &config.name_suffix)?;
+        labels::transform_labels(resources, k, &config)?;
+        labels::add_annotations(resources, &k.common_annotations, &config.common_annotations)?;
+        patches::json6902_legacy(resources, &self.loader, dir, &k.patches_json6902)?;
+        replicas::transform(resources, &k.replicas, &config.replicas)?;
+        images::transform(resources, &k.images, &config.images)?;
+        replacements::transform(resources, &self.loader, dir, &k.replacements)?;
+        vars::merge(&mut acc.vars, &acc.resources, &k.vars, &dir.file)
+    }
+
+    fn accumulate_resource(
+        &mut self,
+        dir: &KustDir,
+        entry: &str,
+        field: &str,
+        acc: &mut Accumulator,
+    ) -> Result<()> {
+        if is_remote(entry) {
+            return Err(remote(dir, field, entry));
+        }
+        let path = self.loader.resolve(dir, entry, field)?;
+        if path.is_file() {
+            let path = self.loader.resolve_file(dir, entry, field)?;
+            let shown = self.loader.display(&path);
+            let content = std::fs::read_to_string(&path).map_err(|source| KustomizeError::Io {
+                path: shown.clone(),
+                source,
+            })?;
+            let mut map = ResMap::new();
+            for object in yaml::parse_objects(&content, &shown)? {
+                map.append(Resource::new(object, &shown), &dir.file)?;
+            }
+            return acc.resources.append_all(map, &dir.file);
+        }
+        let child_dir = self.kust_dir(&path)?;
+        if self.stack.contains(&child_dir.path) {
+            return Err(KustomizeError::Cycle {
+                file: dir.file.clone(),
+                path: entry.to_owned(),
+            });
+        }
+        let child = self.load(&child_dir)?;
+        if child.is_component() {
+            return Err(KustomizeError::field(
+                dir.file.clone(),
+                field,
+                format!("'{entry}' is a Component: list it under components, not resources"),
+            ));
+        }
+        let child_acc = self.accumulate(&child_dir, &child, Accumulator::default())?;
+        acc.merge(child_acc, &dir.file)
+    }
+}
+
+fn remote(dir: &KustDir, field: &str, entry: &str) -> KustomizeError {
+    KustomizeError::field(
+        dir.file.clone(),
+        field,
+        format!("remote resource '{entry}' is not supported: builds never fetch from the network"),
+    )
+}
+
+/// Fields that would run code or fetch charts: refused with the field named.
+fn refuse_unsupported(dir: &KustDir, k: &Kustomization) -> Result<()> {
+    let refuse = |field: &str, why: &str| Err(KustomizeError::field(dir.file.clone(), field, why));
+    if !k.helm_charts.is_empty()
+        || !k.helm_chart_inflation_generator.is_empty()
+        || k.helm_globals.is_some()
+    {
+        return refuse(
+            "helmCharts",
+            "inflating Helm charts is not supported: use a HelmRelease",
+        );
+    }
+    if !k.generators.is_empty() {
+        return refuse("generators", "generator plugins are not supported");
+    }
+    if !k.transformers.is_empty() {
+        return refuse("transformers", "transformer plugins are not supported");
+    }
+    if !k.validators.is_empty() {
+        return refuse("validators", "validator plugins are not supported");
+    }
+    Ok(())
+}
+
+fn collect_manifests(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|source| KustomizeError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for path in entries {
+        let rel = path
+            .strip_prefix(root)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        if path.is_dir() {
+            if FILE_NAMES.iter().any(|n| path.join(n).is_file()) {
+                out.push(rel);
+            } else {
+                collect_manifests(root, &path, out)?;
+            }
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,334 @@
+//! Field specs: "at this path of objects of this kind" (kustomize's FieldSpec), the
+//! walk that visits the values at such a path, and the transformer configuration that
+//! lists, per transformer, the field specs it touches (built in, plus any a
+//! kustomization adds with `configurations:`).
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::error::{KustomizeError, Result};
+use crate::resid::Gvk;
+use crate::resource::Resource;
+
+/// A path in objects of a kind; parts of the kind left empty match anything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldSpec {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+    /// Slash-separated; `\/` escapes a slash inside a field name; a trailing `[]` on
+    /// a part says the field is a list. Lists are walked through implicitly.
+    pub path: String,
+    /// Whether missing fields along the path are created.
+    #[serde(default)]
+    pub create: bool,
+}
+
+impl FieldSpec {
+    pub fn new(group: &str, version: &str, kind: &str, path: &str, create: bool) -> Self {
+        Self {
+            group: group.to_owned(),
+            version: version.to_owned(),
+            kind: kind.to_owned(),
+            path: path.to_owned(),
+            create,
+        }
+    }
+
+    pub fn gvk(&self) -> Gvk {
+        Gvk::new(&self.group, &self.version, &self.kind)
+    }
+
+    /// Whether this spec applies to objects of `gvk`.
+    pub fn applies_to(&self, gvk: &Gvk) -> bool {
+        gvk.is_selected_by(&self.gvk())
+    }
+
+    /// The path split into field names (escapes resolved).
+    pub fn path_parts(&self) -> Vec<String> {
+        split_path(&self.path)
+    }
+
+    /// Same kind filter and path (kustomize merges specs on this, ignoring `create`).
+    fn same_target(&self, other: &FieldSpec) -> bool {
+        self.gvk() == other.gvk() && self.path == other.path
+    }
+}
+
+/// Splits a field spec path on `/`, honouring `\/` inside a field name.
+pub fn split_path(path: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'/') => {
+                current.push('/');
+                chars.next();
+            }
+            '/' => parts.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    parts.push(current);
+    parts
+}
+
+/// What to create at a missing leaf when a spec says `create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CreateKind {
+    /// Create a map (labels, annotations, selectors).
+    Map,
+    /// Create an empty string (names, namespaces).
+    Scalar,
+}
+
+/// Calls `set` on every value at `spec`'s path in `resource`, if the spec applies to
+/// its kind. With `spec.create` and a `create` kind, missing fields are created
+/// (intermediate ones as maps, the leaf as `create`), and a null leaf becomes one.
+pub fn apply_fieldspec(
+    resource: &mut Resource,
+    spec: &FieldSpec,
+    create: Option<CreateKind>,
+    set: &mut dyn FnMut(&mut Value) -> Result<()>,
+) -> Result<()> {
+    if !spec.applies_to(&resource.gvk()) {
+        return Ok(());
+    }
+    let parts = spec.path_parts();
+    let create = if spec.create { create } else { None };
+    let id = resource.cur_id();
+    let mut root = Value::Object(std::mem::take(&mut resource.obj));
+    let result = walk(&mut root, &parts, create, set);
+    if let Value::Object(map) = root {
+        resource.obj = map;
+    }
+    result.map_err(|e| {
+        KustomizeError::transform(format!(
+            "considering field '{}' of object {id}: {e}",
+            spec.path
+        ))
+    })
+}
+
+/// Visits the values at `path` under `node`. Lists on the way are walked through.
+pub fn walk(
+    node: &mut Value,
+    path: &[String],
+    create: Option<CreateKind>,
+    set: &mut dyn FnMut(&mut Value) -> Result<()>,
+) -> Result<()> {
+    let Some((first, rest)) = path.split_first() else {
+        return set(node);
+    };
+    match node {
+        Value::Null => Ok(()),
+        Value::Array(items) => {
+            for item in items {
+                walk(item, path, create, set)?;
+            }
+            Ok(())
+        }
+        Value::Object(map) => {
+            let (field, is_list) = match first.strip_suffix("[]") {
+                Some(field) => (field, true),
+                None => (first.as_str(), false),
+            };
+            if field.is_empty() {
+                return Err(KustomizeError::transform(
+                    "cannot set or create an empty field name",
+                ));
+            }
+            let create_here = match create {
+                Some(kind) if !is_list => Some(if rest.is_empty() {
+                    kind
+                } else {
+                    CreateKind::Map
+                }),
+                _ => None,
+            };
+            let fresh = |kind: CreateKind| match kind {
+                CreateKind::Map => Value::Object(Map::new()),
+                CreateKind::Scalar => Value::String(String::new()),
+            };
+            let child = match (map.get_mut(field), create_here) {
+                (Some(child), Some(kind)) => {
+                    if child.is_null() {
+                        *child = fresh(kind);
+                    }
+                    child
+                }
+                (Some(child), None) => child,
+                (None, Some(kind)) => map.entry(field.to_owned()).or_insert(fresh(kind)),
+                (None, None) => return Ok(()),
+            };
+            walk(child, rest, create, set)
+        }
+        _ => Err(KustomizeError::transform(
+            "expected sequence or mapping node",
+        )),
+    }
+}
+
+/// A kind whose name other objects refer to, and the fields that refer to it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct NameBackReference {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default, rename = "fieldSpecs")]
+    pub referrers: Vec<FieldSpec>,
+}
+
+impl NameBackReference {
+    pub fn gvk(&self) -> Gvk {
+        Gvk::new(&self.group, &self.version, &self.kind)
+    }
+}
+
+/// Per transformer, the field specs it touches (kustomize's TransformerConfig).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TransformerConfig {
+    pub name_prefix: Vec<FieldSpec>,
+    pub name_suffix: Vec<FieldSpec>,
+    pub namespace: Vec<FieldSpec>,
+    pub common_labels: Vec<FieldSpec>,
+    pub labels: Vec<FieldSpec>,
+    pub template_labels: Vec<FieldSpec>,
+    pub common_annotations: Vec<FieldSpec>,
+    pub name_reference: Vec<NameBackReference>,
+    pub var_reference: Vec<FieldSpec>,
+    pub images: Vec<FieldSpec>,
+    pub replicas: Vec<FieldSpec>,
+}
+
+/// Adds `other`'s specs to `specs`, skipping ones with the same kind filter and path.
+pub fn merge_specs(specs: &mut Vec<FieldSpec>, other: &[FieldSpec]) {
+    for spec in other {
+        if !specs.iter().any(|s| s.same_target(spec)) {
+            specs.push(spec.clone());
+        }
+    }
+}
+
+impl TransformerConfig {
+    /// The configuration kustomize starts from, before any `configurations:`.
+    pub fn builtin() -> Self {
+        crate::fieldspecs_builtin::default_config()
+    }
+
+    /// Adds `other`'s specs to this configuration.
+    pub fn merge(&mut self, other: &TransformerConfig) {
+        merge_specs(&mut self.name_prefix, &other.name_prefix);
+        merge_specs(&mut self.name_suffix, &other.name_suffix);
+        merge_specs(&mut self.namespace, &other.namespace);
+        merge_specs(&mut self.common_labels, &other.common_labels);
+        merge_specs(&mut self.labels, &other.labels);
+        merge_specs(&mut self.template_labels, &other.template_labels);
+        merge_specs(&mut self.common_annotations, &other.common_annotations);
+        merge_specs(&mut self.var_reference, &other.var_reference);
+        merge_specs(&mut self.images, &other.images);
+        merge_specs(&mut self.replicas, &other.replicas);
+        for backref in &other.name_reference {
+            match self
+                .name_reference
+                .iter_mut()
+                .find(|b| b.gvk() == backref.gvk())
+            {
+                Some(existing) => merge_specs(&mut existing.referrers, &backref.referrers),
+                None => self.name_reference.push(backref.clone()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment() -> Resource {
+        let Value::Object(obj) = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "a", "image": "nginx"}, {"name": "b", "image": "redis"}
+            ]}}}
+        }) else {
+            panic!("map")
+        };
+        Resource::new(obj, "d.yaml")
+    }
+
+    #[test]
+    fn walks_through_lists_and_skips_other_kinds() {
+        let mut r = deployment();
+        let mut seen = Vec::new();
+        let spec = FieldSpec::new(
+            "apps",
+            "",
+            "Deployment",
+            "spec/template/spec/containers/image",
+            false,
+        );
+        apply_fieldspec(&mut r, &spec, None, &mut |v| {
+            seen.push(v.as_str().unwrap_or_default().to_owned());
+            Ok(())
+        })
+        .expect("walk");
+        assert_eq!(seen, ["nginx", "redis"]);
+        let other = FieldSpec::new(
+            "",
+            "",
+            "StatefulSet",
+            "spec/template/spec/containers/image",
+            false,
+        );
+        apply_fieldspec(&mut r, &other, None, &mut |_| panic!("not a StatefulSet")).expect("skip");
+    }
+
+    #[test]
+    fn creates_missing_maps_only_when_asked() {
+        let mut r = deployment();
+        let spec = FieldSpec::new("", "", "", "spec/selector/matchLabels", true);
+        apply_fieldspec(&mut r, &spec, Some(CreateKind::Map), &mut |v| {
+            v.as_object_mut()
+                .expect("map")
+                .insert("app".into(), json!("web"));
+            Ok(())
+        })
+        .expect("create");
+        assert_eq!(
+            r.obj["spec"]["selector"]["matchLabels"],
+            json!({"app": "web"})
+        );
+    }
+
+    #[test]
+    fn escaped_slashes_stay_in_field_names() {
+        assert_eq!(
+            split_path(r"metadata/annotations/config.kubernetes.io\/local-config"),
+            [
+                "metadata",
+                "annotations",
+                "config.kubernetes.io/local-config"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_scalar_in_the_way_is_an_error_naming_the_object() {
+        let mut r = deployment();
+        let spec = FieldSpec::new("", "", "", "metadata/name/x", false);
+        let err = apply_fieldspec(&mut r, &spec, None, &mut |_| Ok(())).expect_err("scalar");
+        assert!(err.to_string().contains("Deployment.v1.apps/web"), "{err}");
+    }
+}

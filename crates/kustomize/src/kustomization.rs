@@ -1,0 +1,290 @@
+//! The kustomization file: its fields, read strictly (an unknown field is an error,
+//! as in kustomize), with the deprecated spellings folded into the current ones.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{KustomizeError, Result};
+use crate::fieldspec::FieldSpec;
+use crate::resource::Selector;
+
+/// The file names kustomize recognises, in the order it tries them.
+pub const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+pub type StringMap = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Kustomization {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: Option<Value>,
+    #[serde(default, rename = "openapi")]
+    pub open_api: BTreeMap<String, String>,
+    #[serde(default)]
+    pub name_prefix: String,
+    #[serde(default)]
+    pub name_suffix: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub common_labels: StringMap,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    #[serde(default)]
+    pub common_annotations: StringMap,
+    /// Each entry is a file path or an inline patch.
+    #[serde(default)]
+    pub patches_strategic_merge: Vec<String>,
+    #[serde(default)]
+    pub patches_json6902: Vec<Patch>,
+    #[serde(default)]
+    pub patches: Vec<Patch>,
+    #[serde(default)]
+    pub images: Vec<Image>,
+    #[serde(default)]
+    pub image_tags: Vec<Image>,
+    /// Replacement entries (inline, or `path:` to a file of them); read by the
+    /// replacements transformer.
+    #[serde(default)]
+    pub replacements: Vec<Value>,
+    #[serde(default)]
+    pub replicas: Vec<Replica>,
+    /// Var entries; read by the vars module.
+    #[serde(default)]
+    pub vars: Vec<Value>,
+    #[serde(default)]
+    pub sort_options: Option<SortOptions>,
+    #[serde(default)]
+    pub resources: Vec<String>,
+    #[serde(default)]
+    pub components: Vec<String>,
+    #[serde(default)]
+    pub crds: Vec<String>,
+    #[serde(default)]
+    pub bases: Vec<String>,
+    #[serde(default)]
+    pub config_map_generator: Vec<GeneratorArgs>,
+    #[serde(default)]
+    pub secret_generator: Vec<GeneratorArgs>,
+    #[serde(default)]
+    pub helm_globals: Option<Value>,
+    #[serde(default)]
+    pub helm_charts: Vec<Value>,
+    #[serde(default)]
+    pub helm_chart_inflation_generator: Vec<Value>,
+    #[serde(default)]
+    pub generator_options: Option<GeneratorOptions>,
+    #[serde(default)]
+    pub configurations: Vec<String>,
+    #[serde(default)]
+    pub generators: Vec<String>,
+    #[serde(default)]
+    pub transformers: Vec<String>,
+    #[serde(default)]
+    pub validators: Vec<String>,
+    #[serde(default)]
+    pub build_metadata: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Label {
+    #[serde(default)]
+    pub pairs: StringMap,
+    #[serde(default)]
+    pub include_selectors: bool,
+    #[serde(default)]
+    pub include_templates: bool,
+    #[serde(default)]
+    pub fields: Vec<FieldSpec>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Patch {
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub patch: String,
+    #[serde(default)]
+    pub target: Option<Selector>,
+    #[serde(default)]
+    pub options: BTreeMap<String, bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Image {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub new_name: String,
+    #[serde(default)]
+    pub tag_suffix: String,
+    #[serde(default)]
+    pub new_tag: String,
+    #[serde(default)]
+    pub digest: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Replica {
+    #[serde(default)]
+    pub name: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SortOptions {
+    #[serde(default)]
+    pub order: String,
+    #[serde(default)]
+    pub legacy_sort_options: Option<LegacySortOptions>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LegacySortOptions {
+    #[serde(default)]
+    pub order_first: Vec<String>,
+    #[serde(default)]
+    pub order_last: Vec<String>,
+}
+
+/// One configMapGenerator or secretGenerator entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GeneratorArgs {
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub behavior: String,
+    #[serde(default)]
+    pub literals: Vec<String>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub envs: Vec<String>,
+    /// Deprecated single env file; folded into `envs`.
+    #[serde(default)]
+    pub env: String,
+    #[serde(default)]
+    pub options: Option<GeneratorOptions>,
+    /// Secret type (secretGenerator only).
+    #[serde(default, rename = "type")]
+    pub secret_type: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GeneratorOptions {
+    #[serde(default)]
+    pub labels: StringMap,
+    #[serde(default)]
+    pub annotations: StringMap,
+    #[serde(default)]
+    pub disable_name_suffix_hash: bool,
+    #[serde(default)]
+    pub immutable: bool,
+}
+
+impl GeneratorOptions {
+    /// kustomize's MergeGlobalOptionsIntoLocal: the entry's own options win per key;
+    /// the booleans are set if either sets them.
+    pub fn merged(local: Option<&GeneratorOptions>, global: Option<&GeneratorOptions>) -> Self {
+        let mut result = global.cloned().unwrap_or_default();
+        if let Some(local) = local {
+            result.labels.extend(local.labels.clone());
+            result.annotations.extend(local.annotations.clone());
+            result.disable_name_suffix_hash |= local.disable_name_suffix_hash;
+            result.immutable |= local.immutable;
+        }
+        result
+    }
+}
+
+impl Kustomization {
+    /// Parses a kustomization file; `file` names it in errors.
+    pub fn parse(content: &str, file: &str) -> Result<Self> {
+        if content.trim().is_empty() {
+            return Err(KustomizeError::field(
+                file,
+                "",
+                "kustomization.yaml is empty",
+            ));
+        }
+        // Read straight from YAML, not through JSON values: a plain scalar read into a
+        // text field keeps its text (`newTag: 1.10` stays "1.10"), as in kustomize.
+        let mut kustomization: Kustomization = serde_yaml_ng::from_str(content)
+            .map_err(|e| KustomizeError::field(file, "", format!("invalid Kustomization: {e}")))?;
+        kustomization.fix();
+        match kustomization.kind.as_str() {
+            "Kustomization" | "Component" => Ok(kustomization),
+            other => Err(KustomizeError::field(
+                file,
+                "kind",
+                format!("kind should be Kustomization or Component, not '{other}'"),
+            )),
+        }
+    }
+
+    pub fn is_component(&self) -> bool {
+        self.kind == "Component"
+    }
+
+    /// kustomize's FixKustomization: defaults and deprecated spellings.
+    fn fix(&mut self) {
+        if self.kind.is_empty() {
+            self.kind = "Kustomization".into();
+        }
+        self.resources.append(&mut self.bases);
+        self.images.append(&mut self.image_tags);
+        for generator in self
+            .config_map_generator
+            .iter_mut()
+            .chain(self.secret_generator.iter_mut())
+        {
+            if !generator.env.is_empty() {
+                generator.envs.push(std::mem::take(&mut generator.env));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let err = Kustomization::parse(
+            "resources: [a.yaml]\nresorces: [b.yaml]\n",
+            "k/kustomization.yaml",
+        )
+        .expect_err("typo");
+        assert!(err.to_string().contains("resorces"), "{err}");
+        assert!(err.to_string().contains("k/kustomization.yaml"), "{err}");
+    }
+
+    #[test]
+    fn bases_and_image_tags_fold_into_current_fields() {
+        let k = Kustomization::parse(
+            "bases: [../base]\nresources: [a.yaml]\nimageTags: [{name: nginx, newTag: 1.10}]\n",
+            "kustomization.yaml",
+        )
+        .expect("parse");
+        assert_eq!(k.resources, ["a.yaml", "../base"]);
+        assert_eq!(k.images[0].new_tag, "1.10");
+        assert_eq!(k.kind, "Kustomization");
+    }
+}

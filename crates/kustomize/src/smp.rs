@@ -1,0 +1,494 @@
+//! Strategic merge as kustomize applies patches (kyaml's merge2 with lists growing at
+//! the front). It differs from the API server's strategic merge patch: items of a
+//! merged list come out in the patch's order, followed by the target's items the
+//! patch did not mention; lists of kinds without a schema (custom resources) are
+//! replaced; `$setElementOrder` and `$retainKeys` mean nothing.
+
+use ferroflux_merge::listmeta::{builtin_patch_list_type, ListType};
+use serde_json::{Map, Value};
+
+use crate::error::{KustomizeError, Result};
+
+const DIRECTIVE: &str = "$patch";
+
+/// Where merge keys come from: the built-in kinds' declarations, or an OpenAPI
+/// document a kustomization names with `openapi: {path: ...}`, which (as in kustomize)
+/// replaces the built-in schema for every kind.
+pub enum MergeSchema<'a> {
+    Builtin {
+        group: &'a str,
+        kind: &'a str,
+    },
+    Custom {
+        definitions: &'a Value,
+        root: Option<&'a Value>,
+    },
+}
+
+impl<'a> MergeSchema<'a> {
+    /// The custom schema's definition for a kind, if the document declares one.
+    pub fn custom(document: &'a Value, group: &str, version: &str, kind: &str) -> Self {
+        let definitions = document.get("definitions").unwrap_or(&Value::Null);
+        let root = definitions.as_object().and_then(|defs| {
+            defs.values().find(|def| {
+                def.get("x-kubernetes-group-version-kind")
+                    .and_then(Value::as_array)
+                    .is_some_and(|gvks| {
+                        gvks.iter().any(|gvk| {
+                            gvk.get("group").and_then(Value::as_str).unwrap_or("") == group
+                                && gvk.get("version").and_then(Value::as_str).unwrap_or("")
+                                    == version
+                                && gvk.get("kind").and_then(Value::as_str).unwrap_or("") == kind
+                        })
+                    })
+            })
+        });
+        Self::Custom { definitions, root }
+    }
+
+    fn list_type(&self, path: &[String]) -> ListType {
+        match self {
+            Self::Builtin { group, kind } => {
+                let path: Vec<&str> = path.iter().map(String::as_str).collect();
+                builtin_patch_list_type(group, kind, &path)
+            }
+            Self::Custom { definitions, root } => {
+                let Some(mut node) = *root else {
+                    return ListType::Atomic;
+                };
+                for field in path {
+                    node = resolve_ref(definitions, node);
+                    while node.get("type").and_then(Value::as_str) == Some("array") {
+                        match node.get("items") {
+                            Some(items) => node = resolve_ref(definitions, items),
+                            None => return ListType::Atomic,
+                        }
+                    }
+                    match node.get("properties").and_then(|p| p.get(field.as_str())) {
+                        Some(next) => node = next,
+                        None => return ListType::Atomic,
+                    }
+                }
+                let strategy = node
+                    .get("x-kubernetes-patch-strategy")
+                    .and_then(Value::as_str)
+                    .unwrap_or("");
+                if !strategy.split(',').any(|s| s == "merge") {
+                    return ListType::Atomic;
+                }
+                match node
+                    .get("x-kubernetes-patch-merge-key")
+                    .and_then(Value::as_str)
+                {
+                    Some(key) => ListType::Map {
+                        keys: vec![key.to_owned()],
+                    },
+                    None => ListType::Set,
+                }
+            }
+        }
+    }
+}
+
+/// Follows a `$ref: #/definitions/NAME`.
+fn resolve_ref<'v>(definitions: &'v Value, node: &'v Value) -> &'v Value {
+    match node
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/definitions/"))
+    {
+        Some(name) => definitions.get(name).unwrap_or(node),
+        None => node,
+    }
+}
+
+/// Merges `patch` into `target`. `None`: the patch deletes the object (`$patch: delete`).
+pub fn merge(target: Value, patch: Value, schema: &MergeSchema<'_>) -> Result<Option<Value>> {
+    let mut path = Vec::new();
+    walk(Some(target), Some(patch), &mut path, schema)
+}
+
+#[derive(PartialEq, Eq, Clone, Copy)]
+enum Directive {
+    Merge,
+    Replace,
+    Delete,
+}
+
+fn node_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Object(_) => "MappingNode",
+        Value::Array(_) => "SequenceNode",
+        _ => "ScalarNode",
+    }
+}
+
+fn same_kind(a: &Value, b: &Value) -> bool {
+    node_kind(a) == node_kind(b)
+}
+
+fn walk(
+    dest: Option<Value>,
+    patch: Option<Value>,
+    path: &mut Vec<String>,
+    schema: &MergeSchema<'_>,
+) -> Result<Option<Value>> {
+    let present = |v: &Option<Value>| v.as_ref().filter(|v| !v.is_null()).cloned();
+    let first = present(&dest).or_else(|| present(&patch));
+    let Some(first) = first else {
+        // Both missing or null: a null in the patch clears the field.
+        return Ok(match (&dest, &patch) {
+            (_, Some(Value::Null)) => None,
+            (d, None) => d.clone(),
+            (None, p) => p.clone(),
+            _ => None,
+        });
+    };
+    for side in [&dest, &patch].into_iter().flatten() {
+        if !side.is_null() && !same_kind(side, &first) {
+            return Err(KustomizeError::transform(format!(
+                "wrong node kind at '{}': expected {} but got {}",
+                path.join("."),
+                node_kind(&first),
+                node_kind(side)
+            )));
+        }
+    }
+    match first {
+        Value::Object(_) => walk_map(dest, patch, path, schema),
+        Value::Array(_) => walk_list(dest, patch, path, schema),
+        _ => Ok(match patch {
+            Some(Value::Null) => None,
+            Some(p) => Some(p),
+            None => dest,
+        }),
+    }
+}
+
+fn map_directive(map: &mut Map<String, Value>) -> Result<Directive> {
+    let Some(value) = map.get(DIRECTIVE) else {
+        return Ok(Directive::Merge);
+    };
+    let directive = match value.as_str() {
+        Some("delete") => Directive::Delete,
+        Some("replace") => Directive::Replace,
+        Some("merge") => Directive::Merge,
+        _ => {
+            return Err(KustomizeError::transform(format!(
+                "unknown patch strategy '{}'",
+                scalar_text(value)
+            )))
+        }
+    };
+    map.remove(DIRECTIVE);
+    Ok(directive)
+}
+
+fn walk_map(
+    dest: Option<Value>,
+    patch: Option<Value>,
+    path: &mut Vec<String>,
+    schema: &MergeSchema<'_>,
+) -> Result<Option<Value>> {
+    let mut patch = match patch {
+        Some(Value::Null) => return Ok(None),
+        Some(Value::Object(map)) => Some(map),
+        _ => None,
+    };
+    let directive = match &mut patch {
+        Some(map) => map_directive(map)?,
+        None => Directive::Merge,
+    };
+    let dest = match dest {
+        Some(Value::Object(map)) => Some(map),
+        _ => None,
+    };
+    let Some(patch) = patch else {
+        return Ok(dest.map(Value::Object));
+    };
+    let mut result = match (dest, directive) {
+        (_, Directive::Delete) => return Ok(None),
+        (None, _) | (_, Directive::Replace) => {
+            // New content: the patch itself, cleaned of directives and nulls.
+            return Ok(Some(clean(Value::Object(patch), path, schema)?));
+        }
+        (Some(dest), Directive::Merge) => dest,
+    };
+    for (key, patch_value) in patch {
+        // Taken out in place (a null stays as placeholder) so a merged field keeps
+        // its position in the target.
+        let existing = result.get_mut(&key).map(std::mem::take);
+        path.push(key.clone());
+        let merged = walk(existing, Some(patch_value), path, schema);
+        path.pop();
+        match merged? {
+            Some(value) if !value.is_null() => {
+                result.insert(key, value);
+            }
+            _ => {
+                result.shift_remove(&key);
+            }
+        }
+    }
+    Ok(Some(Value::Object(result)))
+}
+
+/// Patch content with no target counterpart: merged with itself, which drops
+/// directives and null fields.
+fn clean(value: Value, path: &mut Vec<String>, schema: &MergeSchema<'_>) -> Result<Value> {
+    match value {
+        Value::Object(mut map) => {
+            map.remove(DIRECTIVE);
+            let mut out = Map::new();
+            for (key, child) in map {
+                if child.is_null() {
+                    continue;
+                }
+                path.push(key.clone());
+                let cleaned = clean(child, path, schema);
+                path.pop();
+                out.insert(key, cleaned?);
+            }
+            Ok(Value::Object(out))
+        }
+        Value::Array(items) => {
+            if matches!(schema.list_type(path), ListType::Atomic) {
+                return Ok(Value::Array(items));
+            }
+            let mut out = Vec::new();
+            for item in items {
+                if is_list_directive(&item) {
+                    continue;
+                }
+                out.push(clean(item, path, schema)?);
+            }
+            Ok(Value::Array(out))
+        }
+        other => Ok(other),
+    }
+}
+
+/// A list item that only carries `$patch`.
+fn is_list_directive(item: &Value) -> bool {
+    item.as_object()
+        .is_some_and(|m| m.len() == 1 && m.contains_key(DIRECTIVE))
+}
+
+fn list_directive(items: &mut Vec<Value>) -> Result<Directive> {
+    let Some(index) = items.iter().position(is_list_directive) else {
+        return Ok(Directive::Merge);
+    };
+    let value = items[index][DIRECTIVE].clone();
+    let directive = match value.as_str() {
+        Some("delete") => Directive::Delete,
+        Some("replace") => Directive::Replace,
+        Some("merge") => Directive::Merge,
+        _ => {
+            return Err(KustomizeError::transform(format!(
+                "unknown patch strategy '{}'",
+                scalar_text(&value)
+            )))
+        }
+    };
+    items.remove(index);
+    Ok(directive)
+}
+
+/// A scalar as YAML text, the way kyaml compares merge-key values.
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn walk_list(
+    dest: Option<Value>,
+    patch: Option<Value>,
+    path: &mut Vec<String>,
+    schema: &MergeSchema<'_>,
+) -> Result<Option<Value>> {
+    let list_type = schema.list_type(path);
+    if matches!(list_type, ListType::Atomic) {
+        return Ok(match patch {
+            Some(Value::Null) => None,
+            Some(p) => Some(p),
+            None => dest,
+        });
+    }
+    let mut patch_items = match patch {
+        Some(Value::Null) => return Ok(None),
+        Some(Value::Array(items)) => items,
+        _ => return Ok(dest),
+    };
+    let directive = list_directive(&mut patch_items)?;
+    let dest_items = match dest {
+        Some(Value::Array(items)) => Some(items),
+        _ => None,
+    };
+    let dest_items = match (dest_items, directive) {
+        (_, Directive::Delete) => return Ok(None),
+        (None, _) | (_, Directive::Replace) => {
+            return Ok(Some(clean(Value::Array(patch_items), path, schema)?));
+        }
+        (Some(items), Directive::Merge) => items,
+    };
+    match list_type {
+        ListType::Map { keys } => {
+            let key = keys.first().cloned().unwrap_or_default();
+            merge_keyed(dest_items, patch_items, &key, path, schema).map(|v| Some(Value::Array(v)))
+        }
+        _ => Ok(Some(Value::Array(merge_set(dest_items, patch_items)))),
+    }
+}
+
+/// Scalars merged as a set: the patch's first, then the target's others.
+fn merge_set(dest: Vec<Value>, patch: Vec<Value>) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    patch
+        .into_iter()
+        .chain(dest)
+        .filter(|item| seen.insert(scalar_text(item)))
+        .collect()
+}
+
+fn merge_keyed(
+    dest: Vec<Value>,
+    patch: Vec<Value>,
+    key: &str,
+    path: &mut Vec<String>,
+    schema: &MergeSchema<'_>,
+) -> Result<Vec<Value>> {
+    let key_of = |item: &Value| item.get(key).filter(|v| !v.is_null()).map(scalar_text);
+    // The keys in merge order: the patch's items first, then the target's.
+    let mut order: Vec<String> = Vec::new();
+    for item in patch.iter().chain(dest.iter()) {
+        if let Some(k) = key_of(item) {
+            if !order.contains(&k) {
+                order.push(k);
+            }
+        }
+    }
+    let mut dest_keyless = Vec::new();
+    let mut dest_by_key: Vec<(String, Value)> = Vec::new();
+    for item in dest {
+        match key_of(&item) {
+            Some(k) => dest_by_key.push((k, item)),
+            None => dest_keyless.push(item),
+        }
+    }
+    let mut patch_by_key: Vec<(String, Value)> = patch
+        .into_iter()
+        .filter_map(|item| key_of(&item).map(|k| (k, item)))
+        .collect();
+    let mut result = Vec::new();
+    for k in order {
+        let take = |list: &mut Vec<(String, Value)>| {
+            list.iter()
+                .position(|(key, _)| *key == k)
+                .map(|i| list.remove(i).1)
+        };
+        let d = take(&mut dest_by_key);
+        let p = take(&mut patch_by_key);
+        let merged = walk(d, p, path, schema)?;
+        match merged {
+            Some(Value::Object(map)) if !map.is_empty() => result.push(Value::Object(map)),
+            Some(Value::Object(_)) | Some(Value::Null) | None => {}
+            Some(other) => result.push(other),
+        }
+    }
+    result.extend(dest_keyless);
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment_schema() -> MergeSchema<'static> {
+        MergeSchema::Builtin {
+            group: "apps",
+            kind: "Deployment",
+        }
+    }
+
+    fn merged(target: Value, patch: Value, schema: &MergeSchema<'_>) -> Value {
+        merge(target, patch, schema).expect("merge").expect("kept")
+    }
+
+    #[test]
+    fn containers_merge_by_name_with_patched_items_first() {
+        // What kubectl kustomize prints for this patch: c, b, then a.
+        let target = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "image": "a", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
+            {"name": "b", "image": "b"}
+        ]}}}});
+        let patch = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "c", "image": "c"},
+            {"name": "b", "image": "b2"},
+            {"name": "a", "env": [{"name": "Z", "value": "3"}, {"name": "X", "value": "9"}]}
+        ]}}}});
+        let out = merged(target, patch, &deployment_schema());
+        let containers = &out["spec"]["template"]["spec"]["containers"];
+        assert_eq!(containers[0], json!({"name": "c", "image": "c"}));
+        assert_eq!(containers[1]["image"], "b2");
+        assert_eq!(containers[2]["image"], "a");
+        let env: Vec<_> = containers[2]["env"]
+            .as_array()
+            .expect("env")
+            .iter()
+            .map(|e| e["name"].clone())
+            .collect();
+        assert_eq!(env, [json!("Z"), json!("X"), json!("Y")]);
+        assert_eq!(containers[2]["env"][1]["value"], "9");
+    }
+
+    #[test]
+    fn custom_resource_lists_are_replaced() {
+        let schema = MergeSchema::Builtin {
+            group: "example.com",
+            kind: "Thing",
+        };
+        let out = merged(
+            json!({"spec": {"items": [{"name": "a"}, {"name": "b", "v": 1}]}}),
+            json!({"spec": {"items": [{"name": "b", "v": 2}]}}),
+            &schema,
+        );
+        assert_eq!(out["spec"]["items"], json!([{"name": "b", "v": 2}]));
+    }
+
+    #[test]
+    fn directives_delete_items_replace_lists_and_nulls_clear_fields() {
+        let target = json!({"metadata": {"labels": {"a": "1", "b": "2"}},
+            "spec": {"template": {"spec": {
+                "containers": [{"name": "a"}, {"name": "b"}],
+                "volumes": [{"name": "v1"}, {"name": "v2"}]}}}});
+        let patch = json!({"metadata": {"labels": {"a": null}},
+            "spec": {"template": {"spec": {
+                "containers": [{"name": "a", "$patch": "delete"}],
+                "volumes": [{"$patch": "replace"}, {"name": "v3"}]}}}});
+        let out = merged(target, patch, &deployment_schema());
+        assert_eq!(out["metadata"]["labels"], json!({"b": "2"}));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "b"}])
+        );
+        assert_eq!(
+            out["spec"]["template"]["spec"]["volumes"],
+            json!([{"name": "v3"}])
+        );
+    }
+
+    #[test]
+    fn a_patch_can_delete_the_whole_object() {
+        let out = merge(
+            json!({"kind": "ConfigMap"}),
+            json!({"$patch": "delete"}),
+            &deployment_schema(),
+        )
+        .expect("merge");
+        assert!(out.is_none());
+    }
+}
