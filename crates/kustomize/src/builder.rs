@@ -54,9 +54,17 @@ pub fn build_dir_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Value>> 
         options: options.clone(),
         stack: Vec::new(),
         openapi: None,
+        origin: None,
     };
     let root = builder.kust_dir(dir)?;
     let kustomization = builder.load(&root)?;
+    if kustomization
+        .build_metadata
+        .iter()
+        .any(|m| m == "originAnnotations")
+    {
+        builder.origin = Some(String::new());
+    }
     if kustomization.is_component() {
         return Err(KustomizeError::field(
             root.file.clone(),
@@ -105,6 +113,33 @@ struct Builder {
     /// once a kustomization sets it, it replaces the built-in schema for the rest of
     /// the build.
     openapi: Option<Value>,
+    /// With `buildMetadata: [originAnnotations]`: the path from the build root to the
+    /// kustomization being accumulated, for `config.kubernetes.io/origin`.
+    origin: Option<String>,
+}
+
+/// Where an object came from, with `buildMetadata: [originAnnotations]`.
+const ORIGIN: &str = "config.kubernetes.io/origin";
+
+fn annotate(resource: &mut Resource, key: &str, value: String) {
+    let mut annotations = resource.annotations();
+    annotations.insert(key.to_owned(), Value::String(value));
+    resource.set_string_map("annotations", annotations);
+}
+
+/// `base/rel` with `.` and `..` resolved lexically (as Go's filepath.Join does).
+fn join_clean(base: &str, rel: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in base.split('/').chain(rel.split('/')) {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
 }
 
 /// The annotation that keeps an object out of the output.
@@ -237,7 +272,26 @@ impl Builder {
         }
         acc.config.merge(&config);
 
-        let generated = generators::generate(&self.loader, dir, k)?;
+        let mut generated = generators::generate(&self.loader, dir, k)?;
+        if let Some(origin) = &self.origin {
+            let file_name = Path::new(&dir.file)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("kustomization.yaml");
+            let configured_in = join_clean(origin, file_name);
+            for resource in &mut generated.resources {
+                let generator = if resource.kind() == "Secret" {
+                    "SecretGenerator"
+                } else {
+                    "ConfigMapGenerator"
+                };
+                annotate(
+                    resource,
+                    ORIGIN,
+                    format!("configuredIn: {configured_in}\nconfiguredBy:\n  apiVersion: builtin\n  kind: {generator}\n"),
+                );
+            }
+        }
         generators::absorb(&mut acc.resources, generated, &dir.file)?;
 
         for (i, entry) in k.components.iter().enumerate() {
@@ -291,7 +345,7 @@ impl Builder {
         labels::transform_labels(resources, k, &config)?;
         labels::add_annotations(resources, &k.common_annotations, &config.common_annotations)?;
         patches::json6902_legacy(resources, &self.loader, dir, &k.patches_json6902)?;
-        replicas::transform(resources, &k.replicas, &config.replicas)?;
+        replicas::transform(resources, &k.replicas, &config.replicas, &dir.file)?;
         images::transform(resources, &k.images, &config.images)?;
         replacements::transform(resources, &self.loader, dir, &k.replacements)?;
         vars::merge(&mut acc.vars, &acc.resources, &k.vars, &dir.file)
@@ -317,7 +371,15 @@ impl Builder {
             })?;
             let mut map = ResMap::new();
             for object in yaml::parse_objects(&content, &shown)? {
-                map.append(Resource::new(object, &shown), &dir.file)?;
+                let mut resource = Resource::new(object, &shown);
+                if let Some(origin) = &self.origin {
+                    annotate(
+                        &mut resource,
+                        ORIGIN,
+                        format!("path: {}\n", join_clean(origin, entry)),
+                    );
+                }
+                map.append(resource, &dir.file)?;
             }
             return acc.resources.append_all(map, &dir.file);
         }
@@ -336,8 +398,13 @@ impl Builder {
                 format!("'{entry}' is a Component: list it under components, not resources"),
             ));
         }
-        let child_acc = self.accumulate(&child_dir, &child, Accumulator::default())?;
-        acc.merge(child_acc, &dir.file)
+        let parent_origin = self.origin.clone();
+        if let Some(origin) = &parent_origin {
+            self.origin = Some(join_clean(origin, entry));
+        }
+        let child_acc = self.accumulate(&child_dir, &child, Accumulator::default());
+        self.origin = parent_origin;
+        acc.merge(child_acc?, &dir.file)
     }
 }
 
@@ -401,4 +468,114 @@ fn collect_manifests(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, rel: &str, content: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, content).expect("write");
+    }
+
+    fn names(objects: &[Value]) -> Vec<String> {
+        objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap_or(""),
+                    o["metadata"]["name"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    }
+
+    const CM: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: NAME\n";
+
+    #[test]
+    fn flux_builds_a_plain_directory_from_every_manifest_under_it() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = tmp.path();
+        write(root, "apps/a.yaml", &CM.replace("NAME", "a"));
+        write(root, "apps/nested/b.yml", &CM.replace("NAME", "b"));
+        write(root, "apps/README.md", "not a manifest");
+        write(
+            root,
+            "apps/kustomized/kustomization.yaml",
+            "resources: [c.yaml]\nnamePrefix: k-\n",
+        );
+        write(root, "apps/kustomized/c.yaml", &CM.replace("NAME", "c"));
+        let objects = build_dir_with(&root.join("apps"), &BuildOptions::flux(root)).expect("build");
+        assert_eq!(
+            names(&objects),
+            ["ConfigMap/a", "ConfigMap/b", "ConfigMap/k-c"]
+        );
+        // kubectl refuses the same directory.
+        let err = build_dir(&root.join("apps")).expect_err("no kustomization.yaml");
+        assert!(err.to_string().contains("unable to find one of"), "{err}");
+    }
+
+    #[test]
+    fn nothing_outside_the_fence_is_read() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        let repo = tmp.path().join("repo");
+        write(tmp.path(), "secret.yaml", &CM.replace("NAME", "stolen"));
+        write(
+            &repo,
+            "app/kustomization.yaml",
+            "resources: [../../secret.yaml]\n",
+        );
+        let err =
+            build_dir_with(&repo.join("app"), &BuildOptions::flux(&repo)).expect_err("escape");
+        assert!(matches!(err, KustomizeError::OutsideRoot { .. }), "{err}");
+        // A symlink pointing out is no way around it.
+        std::os::unix::fs::symlink(tmp.path().join("secret.yaml"), repo.join("app/link.yaml"))
+            .expect("link");
+        write(&repo, "app/kustomization.yaml", "resources: [link.yaml]\n");
+        let err =
+            build_dir_with(&repo.join("app"), &BuildOptions::flux(&repo)).expect_err("symlink");
+        assert!(err.to_string().contains("outside the build root"), "{err}");
+    }
+
+    #[test]
+    fn remote_resources_and_helm_charts_are_refused_naming_the_field() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        write(
+            tmp.path(),
+            "kustomization.yaml",
+            "resources:\n- https://github.com/org/repo//deploy?ref=v1\n",
+        );
+        let err = build_dir(tmp.path()).expect_err("remote");
+        assert!(err.to_string().contains("resources[0]"), "{err}");
+        assert!(err.to_string().contains("network"), "{err}");
+        write(
+            tmp.path(),
+            "kustomization.yaml",
+            "helmCharts:\n- name: podinfo\n",
+        );
+        let err = build_dir(tmp.path()).expect_err("helm");
+        assert!(err.to_string().contains("helmCharts"), "{err}");
+    }
+
+    #[test]
+    fn a_kustomization_including_itself_is_a_cycle() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        write(tmp.path(), "a/kustomization.yaml", "resources: [../b]\n");
+        write(tmp.path(), "b/kustomization.yaml", "resources: [../a]\n");
+        let err = build_dir(&tmp.path().join("a")).expect_err("cycle");
+        assert!(err.to_string().contains("cycle"), "{err}");
+    }
+
+    #[test]
+    fn origin_paths_join_lexically() {
+        assert_eq!(join_clean("", "configmap.yaml"), "configmap.yaml");
+        assert_eq!(
+            join_clean("../base", "service.yaml"),
+            "../base/service.yaml"
+        );
+        assert_eq!(join_clean("a/b", "../c"), "a/c");
+    }
 }

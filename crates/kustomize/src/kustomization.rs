@@ -223,10 +223,28 @@ impl Kustomization {
                 "kustomization.yaml is empty",
             ));
         }
-        // Read straight from YAML, not through JSON values: a plain scalar read into a
-        // text field keeps its text (`newTag: 1.10` stays "1.10"), as in kustomize.
-        let mut kustomization: Kustomization = serde_yaml_ng::from_str(content)
-            .map_err(|e| KustomizeError::field(file, "", format!("invalid Kustomization: {e}")))?;
+        // Through JSON values, as kustomize reads it: a field meant as text given as a
+        // number (`newTag: 1.20`) is refused rather than guessed at.
+        let value = crate::yaml::parse_documents(content, file)?
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Null);
+        if value.is_null() {
+            return Err(KustomizeError::field(
+                file,
+                "",
+                "kustomization.yaml is empty",
+            ));
+        }
+        let mut kustomization: Kustomization =
+            serde_path_to_error::deserialize(value).map_err(|e| {
+                let path = e.path().to_string();
+                KustomizeError::field(
+                    file,
+                    path,
+                    format!("invalid Kustomization: {}", e.into_inner()),
+                )
+            })?;
         kustomization.fix();
         match kustomization.kind.as_str() {
             "Kustomization" | "Component" => Ok(kustomization),
@@ -277,9 +295,19 @@ mod tests {
     }
 
     #[test]
+    fn a_number_where_text_belongs_is_refused_naming_the_field() {
+        let err = Kustomization::parse(
+            "images: [{name: nginx, newTag: 1.20}]\n",
+            "kustomization.yaml",
+        )
+        .expect_err("numeric tag");
+        assert!(err.to_string().contains("images[0].newTag"), "{err}");
+    }
+
+    #[test]
     fn bases_and_image_tags_fold_into_current_fields() {
         let k = Kustomization::parse(
-            "bases: [../base]\nresources: [a.yaml]\nimageTags: [{name: nginx, newTag: 1.10}]\n",
+            "bases: [../base]\nresources: [a.yaml]\nimageTags: [{name: nginx, newTag: '1.10'}]\n",
             "kustomization.yaml",
         )
         .expect("parse");

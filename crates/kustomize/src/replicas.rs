@@ -7,7 +7,12 @@ use crate::fieldspec::{apply_fieldspec, CreateKind, FieldSpec};
 use crate::kustomization::Replica;
 use crate::resource::ResMap;
 
-pub fn transform(resources: &mut ResMap, replicas: &[Replica], specs: &[FieldSpec]) -> Result<()> {
+pub fn transform(
+    resources: &mut ResMap,
+    replicas: &[Replica],
+    specs: &[FieldSpec],
+    file: &str,
+) -> Result<()> {
     for replica in replicas {
         let mut found = false;
         for spec in specs {
@@ -29,10 +34,24 @@ pub fn transform(resources: &mut ResMap, replicas: &[Replica], specs: &[FieldSpe
         if !found {
             let kinds: Vec<String> = specs
                 .iter()
-                .map(|s| format!("{}.{}.{}", s.kind, s.version, s.group))
+                .map(|s| {
+                    let or = |v: &str, empty: &str| {
+                        if v.is_empty() {
+                            empty.to_owned()
+                        } else {
+                            v.to_owned()
+                        }
+                    };
+                    format!(
+                        "{}.{}.{}",
+                        s.kind,
+                        or(&s.version, "[noVer]"),
+                        or(&s.group, "[noGrp]")
+                    )
+                })
                 .collect();
             return Err(KustomizeError::field(
-                "",
+                file,
                 "replicas",
                 format!(
                     "resource with name {} does not match a config with the following GVK [{}]",
