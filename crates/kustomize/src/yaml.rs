@@ -333,7 +333,10 @@ fn pad(out: &mut String, indent: usize) {
 
 /// Writes a map whose first key starts at the current position (already indented).
 fn emit_map(map: &Map<String, Value>, indent: usize, out: &mut String) {
-    for (i, (key, value)) in map.iter().enumerate() {
+    // Keys in byte order, as kustomize prints them (its output goes through JSON).
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    for (i, (key, value)) in entries.into_iter().enumerate() {
         if i > 0 {
             pad(out, indent);
         }
@@ -397,7 +400,7 @@ fn emit_inline(value: &Value, indent: usize, out: &mut String) {
 
 fn is_block_candidate(s: &str) -> bool {
     s.contains('\n')
-        && !s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+        && !s.chars().any(|c| c.is_control() && c != '\n')
         && !s.lines().any(|l| l.ends_with(' ') || l.ends_with('\t'))
 }
 
@@ -429,11 +432,20 @@ fn emit_block(s: &str, indent: usize, out: &mut String) {
     // The caller ends the line.
 }
 
-/// A string as a plain scalar when a YAML 1.1 or 1.2 reader gives it back as the same
-/// string, double-quoted otherwise.
+/// A string as kustomize prints it: plain when safe; double-quoted when a reader would
+/// take the plain text for another type (`"on"`, `"1.0"`, `"0755"`); single-quoted
+/// when only YAML syntax is in the way (`'#fff'`, `'a: b'`); double-quoted with
+/// escapes when it holds characters a single-quoted scalar cannot.
 fn scalar_text(s: &str) -> String {
     if is_plain_safe(s) {
         return s.to_owned();
+    }
+    if s.is_empty() {
+        return "\"\"".to_owned();
+    }
+    let needs_escapes = s.chars().any(|c| c.is_control() || c == '\u{feff}');
+    if !needs_escapes && !resolves_to_non_string(s) {
+        return format!("'{}'", s.replace('\'', "''"));
     }
     let mut quoted = String::with_capacity(s.len() + 2);
     quoted.push('"');
@@ -459,90 +471,69 @@ fn is_plain_safe(s: &str) -> bool {
     if s.starts_with(' ') || s.ends_with(' ') || s.ends_with(':') {
         return false;
     }
-    if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
-        // `-` alone or `-x` is fine as a plain scalar only when not followed by space;
-        // keep it simple and quote unless it is a plain word like `-foo`.
-        if !(first == '-' && s.len() > 1 && !s.starts_with("- ") && !looks_numeric(s)) {
-            return false;
-        }
-    }
-    if s.contains(": ") || s.contains(" #") || s.contains('\t') {
+    if "?:,[]{}#&*!|>'\"%@`".contains(first) {
         return false;
     }
-    if s.chars().any(|c| c.is_control()) {
+    if first == '-' && (s.len() == 1 || s.starts_with("- ") || s.starts_with("---")) {
         return false;
     }
-    !is_special_word(s) && !looks_numeric(s) && !looks_like_timestamp(s)
+    if s.contains(": ") || s.contains(" #") {
+        return false;
+    }
+    if s.chars().any(|c| c.is_control() || c == '\u{feff}') {
+        return false;
+    }
+    !resolves_to_non_string(s)
+}
+
+/// Whether a YAML reader (1.1 or 1.2, as Go's decoders resolve) would read the plain
+/// text as something other than this string.
+fn resolves_to_non_string(s: &str) -> bool {
+    is_special_word(s)
+        || parse_int(s).is_some()
+        || parse_float(s).is_some()
+        || matches!(
+            s.trim_start_matches(['+', '-']).to_ascii_lowercase().as_str(),
+            ".inf" | "inf" | "infinity" | ".nan" | "nan"
+        )
+        || date_timestamp(s).is_some()
+        || looks_like_timestamp(s)
+        || is_sexagesimal(s)
+}
+
+/// YAML 1.1 base-60 numbers (`12:30` is 750 to a YAML 1.1 reader).
+fn is_sexagesimal(s: &str) -> bool {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let mut parts = body.split(':');
+    let head = parts.next().unwrap_or("");
+    let rest: Vec<&str> = parts.collect();
+    !rest.is_empty()
+        && !head.is_empty()
+        && head.chars().all(|c| c.is_ascii_digit() || c == '_')
+        && rest.iter().all(|p| {
+            let (whole, _frac) = p.split_once('.').unwrap_or((p, ""));
+            (1..=2).contains(&whole.len()) && whole.chars().all(|c| c.is_ascii_digit())
+        })
 }
 
 /// Words YAML 1.1 reads as booleans or null.
 fn is_special_word(s: &str) -> bool {
     matches!(
         s,
-        "y" | "Y"
-            | "yes"
-            | "Yes"
-            | "YES"
-            | "n"
-            | "N"
-            | "no"
-            | "No"
-            | "NO"
-            | "true"
-            | "True"
-            | "TRUE"
-            | "false"
-            | "False"
-            | "FALSE"
-            | "on"
-            | "On"
-            | "ON"
-            | "off"
-            | "Off"
-            | "OFF"
-            | "null"
-            | "Null"
-            | "NULL"
-            | "~"
-            | "<<"
-            | "="
+        "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO" | "true" | "True"
+            | "TRUE" | "false" | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
+            | "null" | "Null" | "NULL" | "~" | "<<" | "="
     )
-}
-
-/// Anything a YAML 1.1 or 1.2 reader could take for a number (ints in any base,
-/// floats, sexagesimals, infinities).
-fn looks_numeric(s: &str) -> bool {
-    let t = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if t.is_empty() {
-        return false;
-    }
-    let lower = t.to_ascii_lowercase();
-    if matches!(lower.as_str(), ".inf" | ".nan") {
-        return true;
-    }
-    if let Some(rest) = lower
-        .strip_prefix("0x")
-        .or_else(|| lower.strip_prefix("0o"))
-        .or_else(|| lower.strip_prefix("0b"))
-    {
-        return !rest.is_empty() && rest.chars().all(|c| c.is_ascii_hexdigit() || c == '_');
-    }
-    let first = t.chars().next().unwrap_or(' ');
-    if !(first.is_ascii_digit() || first == '.') {
-        return false;
-    }
-    // Digits, one dot, an exponent, underscores and sexagesimal colons.
-    t.chars()
-        .all(|c| c.is_ascii_digit() || matches!(c, '.' | '_' | ':' | 'e' | 'E' | '+' | '-'))
-        && t.chars().any(|c| c.is_ascii_digit())
 }
 
 fn looks_like_timestamp(s: &str) -> bool {
     let bytes = s.as_bytes();
-    bytes.len() >= 8
+    bytes.len() >= 10
         && bytes[..4].iter().all(u8::is_ascii_digit)
         && bytes[4] == b'-'
-        && bytes[5].is_ascii_digit()
+        && bytes[5..7].iter().all(u8::is_ascii_digit)
+        && bytes[7] == b'-'
+        && bytes[8..10].iter().all(u8::is_ascii_digit)
 }
 
 #[cfg(test)]
@@ -589,11 +580,11 @@ mod tests {
     }
 
     #[test]
-    fn lists_sit_level_with_their_key_as_kustomize_prints_them() {
+    fn keys_sort_and_lists_sit_level_with_their_key_as_kustomize_prints_them() {
         let value = serde_json::json!({"spec": {"ports": [{"port": 80, "name": "http"}]}});
         assert_eq!(
             to_yaml_stream(&[value]),
-            "spec:\n  ports:\n  - port: 80\n    name: http\n"
+            "spec:\n  ports:\n  - name: http\n    port: 80\n"
         );
     }
 

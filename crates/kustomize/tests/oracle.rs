@@ -353,7 +353,14 @@ fn oracle_suite() {
     let kubectl_runs = kubectl_all(&roots);
 
     let mut failures = Vec::new();
+    let mut byte_identical = Vec::new();
     for (fixture, kubectl) in fixtures.iter().zip(&kubectl_runs) {
+        // Beyond equal data: is the printed text the same, byte for byte?
+        if let (KubectlRun::Ok(stdout), Ok(Ok(docs))) = (kubectl, run_engine(&fixture.root)) {
+            if ferroflux_kustomize::to_yaml_stream(&docs) == *stdout {
+                byte_identical.push(fixture.name.clone());
+            }
+        }
         if let Some(report) = compare_fixture(fixture, kubectl) {
             failures.push(format!(
                 "[{}] {}\n  {report}",
@@ -363,10 +370,11 @@ fn oracle_suite() {
         }
     }
     eprintln!(
-        "oracle suite: {} fixtures, {} passed, {} failed",
+        "oracle suite: {} fixtures, {} passed, {} failed; {} byte-identical to kubectl's text",
         fixtures.len(),
         fixtures.len() - failures.len(),
-        failures.len()
+        failures.len(),
+        byte_identical.len()
     );
     if !failures.is_empty() {
         let names: Vec<&str> = failures
