@@ -271,6 +271,16 @@ impl Builder {
             config.merge(&custom);
         }
         acc.config.merge(&config);
+        for (i, path) in k.crds.iter().enumerate() {
+            let field = format!("crds[{i}]");
+            let text = self.loader.read_file(dir, path, &field)?;
+            let definitions = yaml::parse_documents(&text, path)?
+                .into_iter()
+                .next()
+                .unwrap_or(Value::Null);
+            acc.config
+                .merge(&crate::fieldspec::config_from_crd_definitions(&definitions));
+        }
 
         let mut generated = generators::generate(&self.loader, dir, k)?;
         if let Some(origin) = &self.origin {

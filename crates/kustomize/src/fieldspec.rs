@@ -52,11 +52,6 @@ impl FieldSpec {
     pub fn path_parts(&self) -> Vec<String> {
         split_path(&self.path)
     }
-
-    /// Same kind filter and path (kustomize merges specs on this, ignoring `create`).
-    fn same_target(&self, other: &FieldSpec) -> bool {
-        self.gvk() == other.gvk() && self.path == other.path
-    }
 }
 
 /// Splits a field spec path on `/`, honouring `\/` inside a field name.
@@ -210,10 +205,14 @@ pub struct TransformerConfig {
     pub replicas: Vec<FieldSpec>,
 }
 
-/// Adds `other`'s specs to `specs`, skipping ones with the same kind filter and path.
+/// Adds `other`'s specs to `specs`, skipping any whose path is already there for a
+/// kind the new spec's filter selects (kustomize's FsSlice merge).
 pub fn merge_specs(specs: &mut Vec<FieldSpec>, other: &[FieldSpec]) {
     for spec in other {
-        if !specs.iter().any(|s| s.same_target(spec)) {
+        if !specs
+            .iter()
+            .any(|s| s.path == spec.path && s.gvk().is_selected_by(&spec.gvk()))
+        {
             specs.push(spec.clone());
         }
     }
@@ -330,5 +329,91 @@ mod tests {
         let spec = FieldSpec::new("", "", "", "metadata/name/x", false);
         let err = apply_fieldspec(&mut r, &spec, None, &mut |_| Ok(())).expect_err("scalar");
         assert!(err.to_string().contains("Deployment.v1.apps/web"), "{err}");
+    }
+}
+
+/// The field specs a `crds:` file adds: OpenAPI definitions (name → `{Schema: ...}`)
+/// whose `x-kubernetes-*` extensions mark references to other objects, label
+/// selectors, annotations and names of custom resources (kustomize's
+/// LoadConfigFromCRDs). Only definitions with apiVersion, kind and metadata count.
+pub fn config_from_crd_definitions(definitions: &Value) -> TransformerConfig {
+    let mut config = TransformerConfig::default();
+    let Some(map) = definitions.as_object() else {
+        return config;
+    };
+    for (name, definition) in map {
+        let properties = definition.pointer("/Schema/properties");
+        let is_object_type = properties.is_some_and(|p| {
+            ["kind", "apiVersion", "metadata"]
+                .iter()
+                .all(|k| p.get(*k).is_some())
+        });
+        if !is_object_type {
+            continue;
+        }
+        let kind = name.rsplit('.').next().unwrap_or(name);
+        let mut path = Vec::new();
+        add_crd_fields(&mut config, kind, map, name, &mut path, 0);
+    }
+    config
+}
+
+fn add_crd_fields(
+    config: &mut TransformerConfig,
+    kind: &str,
+    definitions: &Map<String, Value>,
+    type_name: &str,
+    path: &mut Vec<String>,
+    depth: usize,
+) {
+    // References may be recursive; kustomize's inputs are shallow, so stop early.
+    if depth > 16 {
+        return;
+    }
+    let Some(properties) = definitions
+        .get(type_name)
+        .and_then(|d| d.pointer("/Schema/properties"))
+        .and_then(Value::as_object)
+    else {
+        return;
+    };
+    let spec_at = |path: &[String], extra: &[&str]| {
+        let mut parts: Vec<&str> = path.iter().map(String::as_str).collect();
+        parts.extend_from_slice(extra);
+        FieldSpec::new("", "", kind, &parts.join("/"), false)
+    };
+    for (property, schema) in properties {
+        path.push(property.clone());
+        let has = |key: &str| schema.get(key).is_some_and(Value::is_string);
+        if has("x-kubernetes-annotation") {
+            merge_specs(&mut config.common_annotations, &[spec_at(path, &[])]);
+        }
+        if has("x-kubernetes-label-selector") {
+            merge_specs(&mut config.common_labels, &[spec_at(path, &[])]);
+        }
+        if has("x-kubernetes-identity") {
+            merge_specs(&mut config.name_prefix, &[spec_at(path, &[])]);
+        }
+        let text = |key: &str| schema.get(key).and_then(Value::as_str);
+        if let (Some(version), Some(ref_kind)) = (
+            text("x-kubernetes-object-ref-api-version"),
+            text("x-kubernetes-object-ref-kind"),
+        ) {
+            let name_key = text("x-kubernetes-object-ref-name-key").unwrap_or("name");
+            let backref = NameBackReference {
+                group: String::new(),
+                version: version.to_owned(),
+                kind: ref_kind.to_owned(),
+                referrers: vec![spec_at(path, &[name_key])],
+            };
+            config.merge(&TransformerConfig {
+                name_reference: vec![backref],
+                ..Default::default()
+            });
+        }
+        if let Some(reference) = text("$ref") {
+            add_crd_fields(config, kind, definitions, reference, path, depth + 1);
+        }
+        path.pop();
     }
 }

@@ -23,7 +23,7 @@ impl Gvk {
 
     /// Splits an `apiVersion` into group and version (`apps/v1`, `v1`).
     pub fn from_api_version(api_version: &str, kind: &str) -> Self {
-        let (group, version) = match api_version.rsplit_once('/') {
+        let (group, version) = match api_version.split_once('/') {
             Some((group, version)) => (group, version),
             None => ("", api_version),
         };
@@ -165,19 +165,19 @@ impl fmt::Display for ResId {
     /// kustomize's rendering, used in its error messages: `Kind.version.group/name.namespace`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut gvk = if self.gvk.kind.is_empty() {
-            "~K".to_owned()
+            "[noKind]".to_owned()
         } else {
             self.gvk.kind.clone()
         };
         gvk.push('.');
         gvk.push_str(if self.gvk.version.is_empty() {
-            "~V"
+            "[noVer]"
         } else {
             &self.gvk.version
         });
         gvk.push('.');
         gvk.push_str(if self.gvk.group.is_empty() {
-            "~G"
+            "[noGrp]"
         } else {
             &self.gvk.group
         });

@@ -413,7 +413,7 @@ mod tests {
         map.append(cm(), "k.yaml").expect("first");
         let err = map.append(cm(), "k.yaml").expect_err("duplicate");
         assert!(
-            err.to_string().contains("ConfigMap.v1.~G/a.[noNs]"),
+            err.to_string().contains("ConfigMap.v1.[noGrp]/a.[noNs]"),
             "{err}"
         );
     }

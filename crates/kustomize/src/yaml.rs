@@ -493,7 +493,9 @@ fn resolves_to_non_string(s: &str) -> bool {
         || parse_int(s).is_some()
         || parse_float(s).is_some()
         || matches!(
-            s.trim_start_matches(['+', '-']).to_ascii_lowercase().as_str(),
+            s.trim_start_matches(['+', '-'])
+                .to_ascii_lowercase()
+                .as_str(),
             ".inf" | "inf" | "infinity" | ".nan" | "nan"
         )
         || date_timestamp(s).is_some()
@@ -520,9 +522,33 @@ fn is_sexagesimal(s: &str) -> bool {
 fn is_special_word(s: &str) -> bool {
     matches!(
         s,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO" | "true" | "True"
-            | "TRUE" | "false" | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF"
-            | "null" | "Null" | "NULL" | "~" | "<<" | "="
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "true"
+            | "True"
+            | "TRUE"
+            | "false"
+            | "False"
+            | "FALSE"
+            | "on"
+            | "On"
+            | "ON"
+            | "off"
+            | "Off"
+            | "OFF"
+            | "null"
+            | "Null"
+            | "NULL"
+            | "~"
+            | "<<"
+            | "="
     )
 }
 
