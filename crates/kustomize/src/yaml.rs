@@ -24,6 +24,24 @@ pub fn parse_documents(content: &str, file: &str) -> Result<Vec<Value>> {
     Parser::new_from_str(content)
         .load(&mut events, true)
         .map_err(|e| yaml_error(e.to_string()))?;
+    // A block scalar that runs to the end of a text with no final line break has no
+    // line break to keep (Go's YAML agrees); yaml-rust2 adds one anyway. Inline
+    // patches are trimmed, so this is common.
+    if !content.ends_with('\n') {
+        let last_scalar = events
+            .events
+            .iter_mut()
+            .rev()
+            .find_map(|(event, _)| match event {
+                Event::Scalar(text, style, _, _) => Some((text, *style)),
+                _ => None,
+            });
+        if let Some((text, TScalarStyle::Literal | TScalarStyle::Folded)) = last_scalar {
+            if text.ends_with('\n') {
+                text.pop();
+            }
+        }
+    }
     let mut builder = ValueBuilder {
         events: events.events.into_iter().peekable(),
         anchors: HashMap::new(),
@@ -626,6 +644,14 @@ mod tests {
             serde_json::json!({"mode": 256, "hex": 31, "many": 1000, "yes": "yes", "q": "0400",
                 "oct": 15, "f": 1.5, "day": "2024-01-01T00:00:00Z", "v": 1.1, "n": null, "b": true, "ver": "v1"})
         );
+    }
+
+    #[test]
+    fn a_block_at_the_very_end_of_a_text_has_no_final_line_break() {
+        let docs = parse_documents("data:\n  a: |\n    x\n    y", "p.yaml").expect("parse");
+        assert_eq!(docs[0]["data"]["a"], "x\ny");
+        let docs = parse_documents("data:\n  a: |\n    x\n", "p.yaml").expect("parse");
+        assert_eq!(docs[0]["data"]["a"], "x\n");
     }
 
     #[test]
