@@ -358,7 +358,7 @@ impl Builder {
         replicas::transform(resources, &k.replicas, &config.replicas, &dir.file)?;
         images::transform(resources, &k.images, &config.images)?;
         replacements::transform(resources, &self.loader, dir, &k.replacements)?;
-        vars::merge(&mut acc.vars, &acc.resources, &k.vars, &dir.file)
+        vars::merge(&mut acc.vars, &mut acc.resources, &k.vars, &dir.file)
     }
 
     fn accumulate_resource(

@@ -249,89 +249,6 @@ impl TransformerConfig {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn deployment() -> Resource {
-        let Value::Object(obj) = json!({
-            "apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": "web"},
-            "spec": {"template": {"spec": {"containers": [
-                {"name": "a", "image": "nginx"}, {"name": "b", "image": "redis"}
-            ]}}}
-        }) else {
-            panic!("map")
-        };
-        Resource::new(obj, "d.yaml")
-    }
-
-    #[test]
-    fn walks_through_lists_and_skips_other_kinds() {
-        let mut r = deployment();
-        let mut seen = Vec::new();
-        let spec = FieldSpec::new(
-            "apps",
-            "",
-            "Deployment",
-            "spec/template/spec/containers/image",
-            false,
-        );
-        apply_fieldspec(&mut r, &spec, None, &mut |v| {
-            seen.push(v.as_str().unwrap_or_default().to_owned());
-            Ok(())
-        })
-        .expect("walk");
-        assert_eq!(seen, ["nginx", "redis"]);
-        let other = FieldSpec::new(
-            "",
-            "",
-            "StatefulSet",
-            "spec/template/spec/containers/image",
-            false,
-        );
-        apply_fieldspec(&mut r, &other, None, &mut |_| panic!("not a StatefulSet")).expect("skip");
-    }
-
-    #[test]
-    fn creates_missing_maps_only_when_asked() {
-        let mut r = deployment();
-        let spec = FieldSpec::new("", "", "", "spec/selector/matchLabels", true);
-        apply_fieldspec(&mut r, &spec, Some(CreateKind::Map), &mut |v| {
-            v.as_object_mut()
-                .expect("map")
-                .insert("app".into(), json!("web"));
-            Ok(())
-        })
-        .expect("create");
-        assert_eq!(
-            r.obj["spec"]["selector"]["matchLabels"],
-            json!({"app": "web"})
-        );
-    }
-
-    #[test]
-    fn escaped_slashes_stay_in_field_names() {
-        assert_eq!(
-            split_path(r"metadata/annotations/config.kubernetes.io\/local-config"),
-            [
-                "metadata",
-                "annotations",
-                "config.kubernetes.io/local-config"
-            ]
-        );
-    }
-
-    #[test]
-    fn a_scalar_in_the_way_is_an_error_naming_the_object() {
-        let mut r = deployment();
-        let spec = FieldSpec::new("", "", "", "metadata/name/x", false);
-        let err = apply_fieldspec(&mut r, &spec, None, &mut |_| Ok(())).expect_err("scalar");
-        assert!(err.to_string().contains("Deployment.v1.apps/web"), "{err}");
-    }
-}
-
 /// The field specs a `crds:` file adds: OpenAPI definitions (name → `{Schema: ...}`)
 /// whose `x-kubernetes-*` extensions mark references to other objects, label
 /// selectors, annotations and names of custom resources (kustomize's
@@ -415,5 +332,88 @@ fn add_crd_fields(
             add_crd_fields(config, kind, definitions, reference, path, depth + 1);
         }
         path.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn deployment() -> Resource {
+        let Value::Object(obj) = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {"template": {"spec": {"containers": [
+                {"name": "a", "image": "nginx"}, {"name": "b", "image": "redis"}
+            ]}}}
+        }) else {
+            panic!("map")
+        };
+        Resource::new(obj, "d.yaml")
+    }
+
+    #[test]
+    fn walks_through_lists_and_skips_other_kinds() {
+        let mut r = deployment();
+        let mut seen = Vec::new();
+        let spec = FieldSpec::new(
+            "apps",
+            "",
+            "Deployment",
+            "spec/template/spec/containers/image",
+            false,
+        );
+        apply_fieldspec(&mut r, &spec, None, &mut |v| {
+            seen.push(v.as_str().unwrap_or_default().to_owned());
+            Ok(())
+        })
+        .expect("walk");
+        assert_eq!(seen, ["nginx", "redis"]);
+        let other = FieldSpec::new(
+            "",
+            "",
+            "StatefulSet",
+            "spec/template/spec/containers/image",
+            false,
+        );
+        apply_fieldspec(&mut r, &other, None, &mut |_| panic!("not a StatefulSet")).expect("skip");
+    }
+
+    #[test]
+    fn creates_missing_maps_only_when_asked() {
+        let mut r = deployment();
+        let spec = FieldSpec::new("", "", "", "spec/selector/matchLabels", true);
+        apply_fieldspec(&mut r, &spec, Some(CreateKind::Map), &mut |v| {
+            v.as_object_mut()
+                .expect("map")
+                .insert("app".into(), json!("web"));
+            Ok(())
+        })
+        .expect("create");
+        assert_eq!(
+            r.obj["spec"]["selector"]["matchLabels"],
+            json!({"app": "web"})
+        );
+    }
+
+    #[test]
+    fn escaped_slashes_stay_in_field_names() {
+        assert_eq!(
+            split_path(r"metadata/annotations/config.kubernetes.io\/local-config"),
+            [
+                "metadata",
+                "annotations",
+                "config.kubernetes.io/local-config"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_scalar_in_the_way_is_an_error_naming_the_object() {
+        let mut r = deployment();
+        let spec = FieldSpec::new("", "", "", "metadata/name/x", false);
+        let err = apply_fieldspec(&mut r, &spec, None, &mut |_| Ok(())).expect_err("scalar");
+        assert!(err.to_string().contains("Deployment.v1.apps/web"), "{err}");
     }
 }

@@ -22,8 +22,9 @@ pub struct Kustomization {
     pub api_version: String,
     #[serde(default)]
     pub kind: String,
-    #[serde(default)]
-    pub metadata: Option<Value>,
+    /// Accepted and unused, as in kustomize.
+    #[serde(default, rename = "metadata")]
+    pub _metadata: Option<Value>,
     #[serde(default, rename = "openapi")]
     pub open_api: BTreeMap<String, String>,
     #[serde(default)]
@@ -246,6 +247,21 @@ impl Kustomization {
                 )
             })?;
         kustomization.fix();
+        let wanted_version = if kustomization.is_component() {
+            "kustomize.config.k8s.io/v1alpha1"
+        } else {
+            "kustomize.config.k8s.io/v1beta1"
+        };
+        if !kustomization.api_version.is_empty() && kustomization.api_version != wanted_version {
+            return Err(KustomizeError::field(
+                file,
+                "apiVersion",
+                format!(
+                    "apiVersion for {} should be {wanted_version}",
+                    kustomization.kind
+                ),
+            ));
+        }
         match kustomization.kind.as_str() {
             "Kustomization" | "Component" => Ok(kustomization),
             other => Err(KustomizeError::field(

@@ -310,14 +310,6 @@ impl ResMap {
         Self::default()
     }
 
-    pub fn len(&self) -> usize {
-        self.resources.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.resources.is_empty()
-    }
-
     /// Adds a resource; its current id must be new. `file` names where it was listed.
     pub fn append(&mut self, resource: Resource, file: &str) -> Result<()> {
         let id = resource.cur_id();

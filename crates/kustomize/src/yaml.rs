@@ -418,7 +418,9 @@ fn emit_inline(value: &Value, indent: usize, out: &mut String) {
 
 fn is_block_candidate(s: &str) -> bool {
     s.contains('\n')
-        && !s.chars().any(|c| c.is_control() && c != '\n')
+        && !s
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || matches!(c, '\u{2028}' | '\u{2029}'))
         && !s.lines().any(|l| l.ends_with(' ') || l.ends_with('\t'))
 }
 
@@ -461,7 +463,9 @@ fn scalar_text(s: &str) -> String {
     if s.is_empty() {
         return "\"\"".to_owned();
     }
-    let needs_escapes = s.chars().any(|c| c.is_control() || c == '\u{feff}');
+    let needs_escapes = s
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}'));
     if !needs_escapes && !resolves_to_non_string(s) {
         return format!("'{}'", s.replace('\'', "''"));
     }
@@ -474,6 +478,9 @@ fn scalar_text(s: &str) -> String {
             '\n' => quoted.push_str("\\n"),
             '\t' => quoted.push_str("\\t"),
             '\r' => quoted.push_str("\\r"),
+            '\u{85}' => quoted.push_str("\\N"),
+            '\u{2028}' => quoted.push_str("\\L"),
+            '\u{2029}' => quoted.push_str("\\P"),
             c if c.is_control() => quoted.push_str(&format!("\\u{:04X}", c as u32)),
             c => quoted.push(c),
         }
@@ -498,7 +505,9 @@ fn is_plain_safe(s: &str) -> bool {
     if s.contains(": ") || s.contains(" #") {
         return false;
     }
-    if s.chars().any(|c| c.is_control() || c == '\u{feff}') {
+    if s.chars()
+        .any(|c| c.is_control() || matches!(c, '\u{feff}' | '\u{2028}' | '\u{2029}'))
+    {
         return false;
     }
     !resolves_to_non_string(s)
