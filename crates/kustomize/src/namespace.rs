@@ -33,14 +33,13 @@ pub fn transform(resources: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -
         // reference fixing only considers resources with earlier ids, so this matters.
         resource.store_previous_id();
         set_namespace(resource, namespace, specs)?;
-        let id = resource.cur_id();
-        if resources.matching_cur_id(&id).len() != 1 {
-            return Err(KustomizeError::transform(format!(
-                "namespace transformation produces ID conflict: two resources would be {id}"
-            )));
-        }
     }
-    Ok(())
+    match resources.first_duplicate() {
+        Some(id) => Err(KustomizeError::transform(format!(
+            "namespace transformation produces ID conflict: two resources would be {id}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn set_namespace(resource: &mut Resource, namespace: &str, specs: &[FieldSpec]) -> Result<()> {

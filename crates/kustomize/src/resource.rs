@@ -96,6 +96,10 @@ impl Resource {
         Gvk::from_api_version(self.api_version(), self.kind())
     }
 
+    fn gvk_is_cluster_scoped(&self) -> bool {
+        self.gvk().is_cluster_scoped()
+    }
+
     /// The current id.
     pub fn cur_id(&self) -> ResId {
         ResId::new(self.gvk(), self.name(), self.namespace())
@@ -123,6 +127,10 @@ impl Resource {
 
     /// Whether `id` is this resource's current id or one of its earlier ones.
     pub fn matches_any_id(&self, id: &ResId) -> bool {
+        // Names first: cheap, and they rule out nearly every resource.
+        if self.name() != id.name && self.prev_ids.iter().all(|prev| prev.name != id.name) {
+            return false;
+        }
         self.cur_id().equals(id) || self.prev_ids.iter().any(|prev| prev.equals(id))
     }
 
@@ -299,6 +307,41 @@ impl SelectorMatcher {
     }
 }
 
+/// A resource's current id, borrowed, compared as kustomize compares ids (group,
+/// version, kind, name and effective namespace).
+#[derive(PartialEq, Eq, Hash)]
+struct IdKey<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    name: &'a str,
+    namespace: &'a str,
+}
+
+impl<'a> IdKey<'a> {
+    fn of(resource: &'a Resource) -> Self {
+        let namespace = if resource.gvk_is_cluster_scoped() {
+            crate::resid::NOT_A_NAMESPACE
+        } else if resource.namespace().is_empty() {
+            "default"
+        } else {
+            resource.namespace()
+        };
+        Self {
+            api_version: resource.api_version(),
+            kind: resource.kind(),
+            name: resource.name(),
+            namespace,
+        }
+    }
+}
+
+fn duplicate(resource: &Resource, file: &str) -> KustomizeError {
+    KustomizeError::Duplicate {
+        file: file.to_owned(),
+        id: resource.cur_id().to_string(),
+    }
+}
+
 /// The resources of a build, in order.
 #[derive(Debug, Clone, Default)]
 pub struct ResMap {
@@ -312,22 +355,36 @@ impl ResMap {
 
     /// Adds a resource; its current id must be new. `file` names where it was listed.
     pub fn append(&mut self, resource: Resource, file: &str) -> Result<()> {
-        let id = resource.cur_id();
-        if self.resources.iter().any(|r| r.cur_id().equals(&id)) {
-            return Err(KustomizeError::Duplicate {
-                file: file.to_owned(),
-                id: id.to_string(),
-            });
+        let key = IdKey::of(&resource);
+        if self.resources.iter().any(|r| IdKey::of(r) == key) {
+            return Err(duplicate(&resource, file));
         }
         self.resources.push(resource);
         Ok(())
     }
 
+    /// Adds resources whose current ids must be new (to this map and each other).
     pub fn append_all(&mut self, other: ResMap, file: &str) -> Result<()> {
-        for resource in other.resources {
-            self.append(resource, file)?;
+        // A set of ids instead of a scan per resource: builds add thousands at once.
+        let mut seen: std::collections::HashSet<IdKey<'_>> =
+            self.resources.iter().map(IdKey::of).collect();
+        for resource in &other.resources {
+            if !seen.insert(IdKey::of(resource)) {
+                return Err(duplicate(resource, file));
+            }
         }
+        drop(seen);
+        self.resources.extend(other.resources);
         Ok(())
+    }
+
+    /// The first current id two resources share, if any.
+    pub fn first_duplicate(&self) -> Option<ResId> {
+        let mut seen = std::collections::HashSet::new();
+        self.resources
+            .iter()
+            .find(|r| !seen.insert(IdKey::of(r)))
+            .map(Resource::cur_id)
     }
 
     /// Indices of the resources `selector` selects.
