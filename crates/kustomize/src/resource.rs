@@ -408,16 +408,6 @@ impl ResMap {
             .map(|(i, _)| i)
             .collect()
     }
-
-    /// Indices of resources whose current id equals `id`.
-    pub fn matching_cur_id(&self, id: &ResId) -> Vec<usize> {
-        self.resources
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.cur_id().equals(id))
-            .map(|(i, _)| i)
-            .collect()
-    }
 }
 
 #[cfg(test)]
