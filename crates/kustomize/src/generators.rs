@@ -616,31 +616,9 @@ fn go_float(f: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loader::LoadRestriction;
+    #[allow(unused_imports)]
+    use crate::testutil::{fixture, res, Fixture};
     use serde_json::json;
-
-    struct Fixture {
-        _tmp: tempfile::TempDir,
-        loader: Loader,
-        dir: KustDir,
-    }
-
-    fn fixture(files: &[(&str, &[u8])]) -> Fixture {
-        let tmp = tempfile::tempdir().expect("tmp");
-        for (name, content) in files {
-            std::fs::write(tmp.path().join(name), content).expect("write");
-        }
-        let loader = Loader::new(tmp.path(), None, LoadRestriction::RootOnly).expect("loader");
-        let dir = KustDir {
-            path: tmp.path().canonicalize().expect("canon"),
-            file: "kustomization.yaml".into(),
-        };
-        Fixture {
-            _tmp: tmp,
-            loader,
-            dir,
-        }
-    }
 
     fn kustomization(yaml: &str) -> Kustomization {
         Kustomization::parse(yaml, "kustomization.yaml").expect("kustomization")
@@ -656,19 +634,12 @@ mod tests {
         map.resources.iter().map(|r| r.name().to_owned()).collect()
     }
 
-    fn res(value: Value) -> Resource {
-        match value {
-            Value::Object(map) => Resource::new(map, "cm.yaml"),
-            _ => panic!("not a map"),
-        }
-    }
-
     // Every expected name below was printed by `kubectl kustomize` (v5.5.0) for the
     // same input.
 
     #[test]
     fn literal_names_ignore_the_name_and_match_kubectl() {
-        let f = fixture(&[]);
+        let f = fixture::<&str>(&[]);
         let out = build(
             &f,
             "configMapGenerator:\n- name: a\n  literals: [x=1]\n- name: b\n  literals: [x=1]\n- name: e\nsecretGenerator:\n- name: s\n  literals: [x=1]\n- name: s2\n  type: kubernetes.io/tls\n  literals: [x=1]\n",
@@ -700,9 +671,9 @@ mod tests {
         let f = fixture(&[
             (
                 "app.env",
-                b"\xef\xbb\xbf# comment\n\n  A=1\nB= spaced value \r\nC\nD=x=y\n E=\"quoted\"\n",
+                &b"\xef\xbb\xbf# comment\n\n  A=1\nB= spaced value \r\nC\nD=x=y\n E=\"quoted\"\n"[..],
             ),
-            ("bin.dat", b"\x00\x01\x02\xff\xfe binary"),
+            ("bin.dat", &b"\x00\x01\x02\xff\xfe binary"[..]),
             ("long.txt", long.as_bytes()),
         ]);
         let out = build(
@@ -832,7 +803,7 @@ secretGenerator:
 
     #[test]
     fn files_outside_the_kustomization_are_refused() {
-        let f = fixture(&[]);
+        let f = fixture::<&str>(&[]);
         let e = build(
             &f,
             "configMapGenerator:\n- name: x\n  files: [../../etc/passwd]\n",
@@ -856,7 +827,7 @@ secretGenerator:
 
     #[test]
     fn unknown_behavior_is_create_and_create_collides() {
-        let f = fixture(&[]);
+        let f = fixture::<&str>(&[]);
         let k = kustomization(
             "configMapGenerator:\n- name: x\n  behavior: bogus\n  literals: [a=1]\n- name: x\n  literals: [b=1]\n",
         );
@@ -881,7 +852,7 @@ secretGenerator:
     /// gone) and `o-b-sec-t4kdc2dcbm` (type back to Opaque).
     #[test]
     fn merge_and_replace_in_an_overlay_match_kubectl() {
-        let base_dir = fixture(&[]);
+        let base_dir = fixture::<&str>(&[]);
         let base = kustomization(
             "configMapGenerator:\n- name: gen\n  literals: [a=1, b=2]\n  options:\n    labels: {l1: base}\n    annotations: {an: base}\n- name: nohash\n  literals: [a=1]\n  options: {disableNameSuffixHash: true}\nsecretGenerator:\n- name: sec\n  literals: [u=admin]\n  type: kubernetes.io/basic-auth\n",
         );

@@ -25,6 +25,8 @@ mod resid;
 mod resource;
 mod smp;
 mod sort;
+#[cfg(test)]
+mod testutil;
 mod vars;
 mod yaml;
 

@@ -18,36 +18,7 @@ use crate::fieldspec::{apply_fieldspec, FieldSpec, NameBackReference};
 use crate::resid::{Gvk, ResId, NOT_A_NAMESPACE};
 use crate::resource::{ResMap, Resource};
 
-/// kustomize's kind order for sorting configuration (kyaml's orderFirst/orderLast):
-/// listed kinds first, in this order, and webhook configurations last.
-const ORDER_FIRST: [&str; 22] = [
-    "Namespace",
-    "ResourceQuota",
-    "StorageClass",
-    "CustomResourceDefinition",
-    "ServiceAccount",
-    "PodSecurityPolicy",
-    "Role",
-    "ClusterRole",
-    "RoleBinding",
-    "ClusterRoleBinding",
-    "ConfigMap",
-    "Secret",
-    "Endpoints",
-    "Service",
-    "LimitRange",
-    "PriorityClass",
-    "PersistentVolume",
-    "PersistentVolumeClaim",
-    "Deployment",
-    "StatefulSet",
-    "CronJob",
-    "PodDisruptionBudget",
-];
-const ORDER_LAST: [&str; 2] = [
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
-];
+use crate::sort::{DEFAULT_FIRST as ORDER_FIRST, DEFAULT_LAST as ORDER_LAST};
 
 fn kind_rank(kind: &str) -> i64 {
     if let Some(i) = ORDER_FIRST.iter().position(|k| *k == kind) {

@@ -1171,41 +1171,12 @@ fn visit_created_scalar(node: &mut Value, text: &str, visit: &mut dyn FnMut(&mut
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loader::LoadRestriction;
+    #[allow(unused_imports)]
+    use crate::testutil::{fixture, res, Fixture};
     use serde_json::json;
-
-    fn res(value: Value) -> Resource {
-        match value {
-            Value::Object(map) => Resource::new(map, "res.yaml"),
-            _ => panic!("not a map"),
-        }
-    }
 
     fn yaml(text: &str) -> Value {
         serde_yaml_ng::from_str(text).expect("yaml")
-    }
-
-    struct Fixture {
-        _tmp: tempfile::TempDir,
-        loader: Loader,
-        dir: KustDir,
-    }
-
-    fn fixture(files: &[(&str, &str)]) -> Fixture {
-        let tmp = tempfile::tempdir().expect("tmp");
-        for (name, content) in files {
-            std::fs::write(tmp.path().join(name), content).expect("write");
-        }
-        let loader = Loader::new(tmp.path(), None, LoadRestriction::RootOnly).expect("loader");
-        let dir = KustDir {
-            path: tmp.path().canonicalize().expect("canon"),
-            file: "kustomization.yaml".into(),
-        };
-        Fixture {
-            _tmp: tmp,
-            loader,
-            dir,
-        }
     }
 
     fn resources() -> ResMap {
@@ -1224,7 +1195,7 @@ mod tests {
     }
 
     fn run(map: &mut ResMap, replacements: &str) -> Result<()> {
-        let f = fixture(&[]);
+        let f = fixture::<&str>(&[]);
         let entries = match yaml(replacements) {
             Value::Array(items) => items,
             _ => panic!("a list"),

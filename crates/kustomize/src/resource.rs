@@ -413,14 +413,9 @@ impl ResMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::testutil::{fixture, res, Fixture};
     use serde_json::json;
-
-    fn res(value: Value) -> Resource {
-        match value {
-            Value::Object(map) => Resource::new(map, "test.yaml"),
-            _ => panic!("not a map"),
-        }
-    }
 
     #[test]
     fn selector_matches_original_or_current_name_as_whole_regex() {

@@ -9,7 +9,8 @@ use crate::kustomization::SortOptions;
 use crate::resid::{Gvk, ResId};
 use crate::resource::ResMap;
 
-const DEFAULT_FIRST: &[&str] = &[
+/// kustomize's legacy kind order: these kinds first, in this order.
+pub(crate) const DEFAULT_FIRST: &[&str] = &[
     "Namespace",
     "ResourceQuota",
     "StorageClass",
@@ -34,7 +35,8 @@ const DEFAULT_FIRST: &[&str] = &[
     "PodDisruptionBudget",
 ];
 
-const DEFAULT_LAST: &[&str] = &[
+/// ... and these last.
+pub(crate) const DEFAULT_LAST: &[&str] = &[
     "MutatingWebhookConfiguration",
     "ValidatingWebhookConfiguration",
 ];

@@ -472,15 +472,9 @@ fn expand(input: &str, values: &HashMap<String, VarValue>) -> VarValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resource::Resource;
+    #[allow(unused_imports)]
+    use crate::testutil::{fixture, res, Fixture};
     use serde_json::json;
-
-    fn res(value: Value) -> Resource {
-        match value {
-            Value::Object(map) => Resource::new(map, "res.yaml"),
-            _ => panic!("not a map"),
-        }
-    }
 
     fn yaml(text: &str) -> Value {
         serde_yaml_ng::from_str(text).expect("yaml")
