@@ -39,6 +39,7 @@ pub fn run(command: Command) -> anyhow::Result<ExitCode> {
             LoadRestriction::RootOnly
         },
         generate_missing: args.generate_missing,
+        overlay: None,
     };
     match build_dir_with(&args.dir, &options) {
         Ok(objects) => {

@@ -27,6 +27,8 @@ pub struct BuildOptions {
     /// Build a directory without a kustomization file as if it had one listing every
     /// manifest under it (Flux's behaviour); otherwise that is an error, as in kubectl.
     pub generate_missing: bool,
+    /// What a Flux Kustomization adds to the top kustomization.
+    pub overlay: Option<crate::flux::FluxOverlay>,
 }
 
 impl BuildOptions {
@@ -37,6 +39,7 @@ impl BuildOptions {
             fence: Some(root.to_path_buf()),
             restriction: LoadRestriction::None,
             generate_missing: true,
+            overlay: None,
         }
     }
 }
@@ -57,7 +60,10 @@ pub fn build_dir_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Value>> 
         origin: None,
     };
     let root = builder.kust_dir(dir)?;
-    let kustomization = builder.load(&root)?;
+    let mut kustomization = builder.load(&root)?;
+    if let Some(overlay) = &options.overlay {
+        overlay.apply_to(&mut kustomization);
+    }
     if kustomization
         .build_metadata
         .iter()
@@ -577,6 +583,45 @@ mod tests {
         write(tmp.path(), "b/kustomization.yaml", "resources: [../a]\n");
         let err = build_dir(&tmp.path().join("a")).expect_err("cycle");
         assert!(err.to_string().contains("cycle"), "{err}");
+    }
+
+    #[test]
+    fn a_flux_overlay_adds_namespace_prefix_patches_images_and_metadata() {
+        let tmp = tempfile::tempdir().expect("tmp");
+        write(tmp.path(), "app/deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.0\n");
+        let mut options = BuildOptions::flux(tmp.path());
+        options.overlay = Some(crate::flux::FluxOverlay {
+            target_namespace: "prod".into(),
+            name_prefix: "p-".into(),
+            patches: vec![(
+                "- op: add\n  path: /spec/replicas\n  value: 3\n".into(),
+                Some(crate::resource::Selector {
+                    kind: "Deployment".into(),
+                    ..Default::default()
+                }),
+            )],
+            images: vec![crate::flux::FluxImage {
+                name: "nginx".into(),
+                new_tag: "1.27".into(),
+                ..Default::default()
+            }],
+            common_labels: [("team".to_owned(), "a".to_owned())].into(),
+            ..Default::default()
+        });
+        let objects = build_dir_with(&tmp.path().join("app"), &options).expect("build");
+        let d = &objects[0];
+        assert_eq!(d["metadata"]["name"], "p-web");
+        assert_eq!(d["metadata"]["namespace"], "prod");
+        assert_eq!(d["metadata"]["labels"]["team"], "a");
+        assert!(
+            d["spec"]["selector"]["matchLabels"].get("team").is_none(),
+            "selectors untouched"
+        );
+        assert_eq!(d["spec"]["replicas"], 3);
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["image"],
+            "nginx:1.27"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod builder;
 mod error;
 pub mod fieldspec;
 mod fieldspecs_builtin;
+mod flux;
 mod generators;
 mod images;
 mod kustomization;
@@ -32,6 +33,8 @@ mod yaml;
 
 pub use builder::{build_dir, build_dir_with, BuildOptions};
 pub use error::KustomizeError;
+pub use flux::{FluxImage, FluxOverlay};
 pub use loader::LoadRestriction;
 pub use resid::{Gvk, ResId};
+pub use resource::Selector;
 pub use yaml::to_yaml_stream;
