@@ -2,12 +2,14 @@
 //! CRDs, a real `git daemon` on loopback, and `ferroflux run` as a process; the user
 //! drives it with the ferroflux CLI as with flux.
 
+#[path = "common/replica.rs"]
+mod replica;
 #[path = "../src/source/testutil.rs"]
 #[allow(dead_code)]
 mod testutil;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use ferroflux_apiserver::{ApiServer, Config};
@@ -15,93 +17,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
+use replica::{cli, poll, ready, start_replica};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use testutil::{GitDaemon, GitHttpServer, HttpAuth, TestRepo};
-
-struct Replica(Child);
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `ferroflux run` and returns it with the artifact base URL it advertises.
-fn start_replica(kubeconfig: &std::path::Path, storage: &std::path::Path) -> Replica {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
-        .args([
-            "run",
-            "--id",
-            "test-0",
-            "--storage-addr",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--storage-path")
-        .arg(storage)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("ferroflux run starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().expect("a line").expect("readable");
-    assert!(first.contains("running"), "{first}");
-    std::thread::spawn(move || for _ in lines {});
-    Replica(child)
-}
-
-fn cli(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .args(["--timeout", "60s"])
-        .output()
-        .expect("ferroflux cli");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-async fn poll<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out waiting for {what} {last}");
-        }
-        last.clear();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-fn ready(object: &Value) -> Option<(String, String, String)> {
-    let c = object
-        .pointer("/status/conditions")?
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == "Ready")?;
-    Some((
-        c["status"].as_str()?.to_owned(),
-        c["reason"].as_str()?.to_owned(),
-        c["message"].as_str()?.to_owned(),
-    ))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_repository_lifecycle() {

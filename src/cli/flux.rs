@@ -44,6 +44,8 @@ pub struct FluxKind {
     pub display: &'static str,
     /// JSON pointer of the revision column.
     pub revision: &'static str,
+    /// What `reconcile` reports when done: "fetched" (sources) or "applied".
+    pub done_verb: &'static str,
 }
 
 pub const GIT_REPOSITORY: FluxKind = FluxKind {
@@ -53,6 +55,17 @@ pub const GIT_REPOSITORY: FluxKind = FluxKind {
     plural: "gitrepositories",
     display: "GitRepository",
     revision: "/status/artifact/revision",
+    done_verb: "fetched",
+};
+
+pub const KUSTOMIZATION: FluxKind = FluxKind {
+    group: "kustomize.toolkit.fluxcd.io",
+    version: "v1",
+    kind: "Kustomization",
+    plural: "kustomizations",
+    display: "Kustomization",
+    revision: "/status/lastAppliedRevision",
+    done_verb: "applied",
 };
 
 impl FluxKind {
@@ -286,9 +299,33 @@ pub async fn reconcile(global: &GlobalArgs, kind: &FluxKind, name: &str) -> anyh
     }
     match text(&object, kind.revision) {
         "" => println!("✔ {} reconciliation completed", kind.display),
-        revision => println!("✔ fetched revision {revision}"),
+        revision => println!("✔ {} revision {revision}", kind.done_verb),
     }
     Ok(())
+}
+
+/// `reconcile kustomization --with-source`: reconciles the Kustomization's source first.
+pub async fn reconcile_source_of(global: &GlobalArgs, name: &str) -> anyhow::Result<()> {
+    let client = client(global).await?;
+    let api = api(&client, &KUSTOMIZATION, Some(&global.namespace));
+    let object = api.get(name).await.with_context(|| {
+        format!(
+            "Kustomization {name} not found in {} namespace",
+            global.namespace
+        )
+    })?;
+    let source_kind = text(&object.data, "/spec/sourceRef/kind").to_owned();
+    let source_name = text(&object.data, "/spec/sourceRef/name").to_owned();
+    let source_namespace = match text(&object.data, "/spec/sourceRef/namespace") {
+        "" => global.namespace.clone(),
+        ns => ns.to_owned(),
+    };
+    if source_kind != GIT_REPOSITORY.kind {
+        bail!("reconciling a {source_kind} source is not supported yet");
+    }
+    let mut source_global = global.clone();
+    source_global.namespace = source_namespace;
+    reconcile(&source_global, &GIT_REPOSITORY, &source_name).await
 }
 
 async fn request_reconcile(api: &Api<DynamicObject>, name: &str) -> anyhow::Result<String> {

@@ -41,7 +41,7 @@ enum Command {
     /// Trigger a reconcile of a Flux resource and wait for it.
     Reconcile {
         #[command(subcommand)]
-        what: SourceCommand,
+        what: ReconcileCommand,
         #[command(flatten)]
         global: flux::GlobalArgs,
     },
@@ -68,6 +68,35 @@ enum GetCommand {
         #[command(subcommand)]
         kind: GetSourceKind,
     },
+    /// Get Kustomization statuses.
+    #[command(visible_aliases = ["kustomization", "ks"])]
+    Kustomizations {
+        /// Only this Kustomization.
+        name: Option<String>,
+        /// List in all namespaces.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// After listing, watch for changes.
+        #[arg(short = 'w', long)]
+        watch: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReconcileCommand {
+    /// Reconcile a source.
+    Source {
+        #[command(subcommand)]
+        kind: NamedSourceKind,
+    },
+    /// Reconcile a Kustomization.
+    #[command(visible_alias = "ks")]
+    Kustomization {
+        name: String,
+        /// Reconcile its source first.
+        #[arg(long)]
+        with_source: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +121,9 @@ enum SourceCommand {
         #[command(subcommand)]
         kind: NamedSourceKind,
     },
+    /// Act on a Kustomization.
+    #[command(visible_alias = "ks")]
+    Kustomization { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,37 +159,51 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             all_namespaces,
             watch,
         )),
-        Command::Reconcile {
+        Command::Get {
             what:
-                SourceCommand::Source {
-                    kind: NamedSourceKind::Git { name },
+                GetCommand::Kustomizations {
+                    name,
+                    all_namespaces,
+                    watch,
                 },
             global,
-        } => block_on(flux::reconcile(&global, &flux::GIT_REPOSITORY, &name)),
-        Command::Suspend {
-            what:
-                SourceCommand::Source {
-                    kind: NamedSourceKind::Git { name },
-                },
-            global,
-        } => block_on(flux::set_suspended(
+        } => block_on(flux::get(
             &global,
-            &flux::GIT_REPOSITORY,
-            &name,
-            true,
+            &flux::KUSTOMIZATION,
+            name.as_deref(),
+            all_namespaces,
+            watch,
         )),
-        Command::Resume {
-            what:
-                SourceCommand::Source {
+        Command::Reconcile { what, global } => block_on(async move {
+            match what {
+                ReconcileCommand::Source {
                     kind: NamedSourceKind::Git { name },
-                },
-            global,
-        } => block_on(flux::set_suspended(
-            &global,
-            &flux::GIT_REPOSITORY,
-            &name,
-            false,
-        )),
+                } => flux::reconcile(&global, &flux::GIT_REPOSITORY, &name).await,
+                ReconcileCommand::Kustomization { name, with_source } => {
+                    if with_source {
+                        flux::reconcile_source_of(&global, &name).await?;
+                    }
+                    flux::reconcile(&global, &flux::KUSTOMIZATION, &name).await
+                }
+            }
+        }),
+        Command::Suspend { what, global } => {
+            let (kind, name) = named(what);
+            block_on(flux::set_suspended(&global, kind, &name, true))
+        }
+        Command::Resume { what, global } => {
+            let (kind, name) = named(what);
+            block_on(flux::set_suspended(&global, kind, &name, false))
+        }
+    }
+}
+
+fn named(what: SourceCommand) -> (&'static flux::FluxKind, String) {
+    match what {
+        SourceCommand::Source {
+            kind: NamedSourceKind::Git { name },
+        } => (&flux::GIT_REPOSITORY, name),
+        SourceCommand::Kustomization { name } => (&flux::KUSTOMIZATION, name),
     }
 }
 

@@ -12,6 +12,8 @@ use kube::api::ApiResource;
 use crate::actors::{KindConfig, KindRegistration, OwnAll, Replica};
 use crate::controllers::events::EventRecorder;
 use crate::controllers::gitrepository::{GitRepositoryReconciler, CONTROLLER};
+use crate::controllers::kustomization::applier::Applier;
+use crate::controllers::kustomization::{self, KustomizationReconciler};
 use crate::source::artifact::ArtifactStore;
 
 #[derive(Debug, clap::Args)]
@@ -104,11 +106,25 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     };
     let git = GitRepositoryReconciler {
         client: client.clone(),
-        store,
+        store: store.clone(),
         events: EventRecorder::new(client.clone(), CONTROLLER, args.id.clone()),
     };
+    let kustomizations = KustomizationReconciler {
+        client: client.clone(),
+        applier: Arc::new(Applier::new(client.clone())),
+        store,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("building the artifact HTTP client")?,
+        events: EventRecorder::new(client.clone(), kustomization::CONTROLLER, args.id.clone()),
+        requeue_dependency: args.requeue_dependency,
+    };
     let replica = Replica::start(
-        vec![KindRegistration::new(git, kind_config)],
+        vec![
+            KindRegistration::new(git, kind_config.clone()),
+            KindRegistration::new(kustomizations, kind_config),
+        ],
         Arc::new(OwnAll),
     )
     .await?;
@@ -119,11 +135,25 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         kind: "GitRepository".into(),
         plural: "gitrepositories".into(),
     };
-    let pump = tokio::spawn(crate::controllers::watch::pump(
-        client,
-        git_repositories,
-        replica.router.clone(),
-    ));
+    let kustomization_resource = ApiResource {
+        group: "kustomize.toolkit.fluxcd.io".into(),
+        version: "v1".into(),
+        api_version: "kustomize.toolkit.fluxcd.io/v1".into(),
+        kind: "Kustomization".into(),
+        plural: "kustomizations".into(),
+    };
+    let pumps = [
+        tokio::spawn(crate::controllers::watch::pump(
+            client.clone(),
+            git_repositories,
+            replica.router.clone(),
+        )),
+        tokio::spawn(crate::controllers::watch::pump(
+            client,
+            kustomization_resource,
+            replica.router.clone(),
+        )),
+    ];
     readiness.set(true);
     println!(
         "► replica {} running: metrics on http://{metrics_addr}, artifacts on http://{advertised}",
@@ -132,7 +162,9 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     crate::cli::wait_for_signal().await?;
     println!("► stopping");
     readiness.set(false);
-    pump.abort();
+    for pump in &pumps {
+        pump.abort();
+    }
     replica.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }

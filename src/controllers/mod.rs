@@ -3,4 +3,5 @@
 pub mod conditions;
 pub mod events;
 pub mod gitrepository;
+pub mod kustomization;
 pub mod watch;

@@ -9,6 +9,7 @@ pub mod ignore;
 #[cfg(test)]
 mod server_tests;
 #[cfg(test)]
+#[allow(dead_code)] // shared with tests/ and benches/, which use more of it
 mod testutil;
 
 use std::path::{Component, Path, PathBuf};

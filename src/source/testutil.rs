@@ -90,6 +90,11 @@ impl TestRepo {
         std::fs::write(p, content).expect("write");
     }
 
+    /// Deletes a file from the work tree (the next commit records it).
+    pub fn remove(&self, path: &str) {
+        std::fs::remove_file(self.work.join(path)).expect("remove");
+    }
+
     /// Commit the whole work tree; returns the commit id.
     pub fn commit(&self, msg: &str) -> String {
         run(self.git().args(["add", "-A"]));

@@ -1,0 +1,6 @@
+//! The Kustomization controller.
+
+pub mod applier;
+mod reconciler;
+
+pub use reconciler::{KustomizationReconciler, CONTROLLER};

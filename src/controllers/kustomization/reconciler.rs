@@ -1,0 +1,770 @@
+//! The Kustomization reconciler: source artifact → build (native kustomize, Flux's
+//! overlay) → post-build substitution → staged server-side apply → prune → health →
+//! status and events.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{json, Value};
+
+use super::applier::{Action, Applier, ApplyError, ObjectRef};
+use crate::actors::{ObjectKey, ReconcileContext, ReconcileError, ReconcileOutcome, Reconciler};
+use crate::api::kustomize_v1::{
+    Kustomization, KustomizationStatus, ResourceInventory, ResourceRef,
+};
+use crate::api::meta::Artifact;
+use crate::api::source_v1::GitRepository;
+use crate::controllers::conditions::{self, FALSE, READY, RECONCILING, STALLED, TRUE};
+use crate::controllers::events::{EventRecorder, EventType};
+use crate::source::artifact::{extract_tar_gz, ArtifactStore};
+
+/// The field manager of our status writes, Flux's controller name.
+pub const CONTROLLER: &str = "kustomize-controller";
+const KIND: &str = "Kustomization";
+const OWNER_NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
+const OWNER_NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
+
+/// Reconciles Kustomizations.
+pub struct KustomizationReconciler {
+    pub client: kube::Client,
+    pub applier: Arc<Applier>,
+    /// The replica's own artifact store: artifacts it serves are read from disk.
+    pub store: Arc<ArtifactStore>,
+    pub http: reqwest::Client,
+    pub events: EventRecorder,
+    /// How long to wait before checking a dependency again (`--requeue-dependency`).
+    pub requeue_dependency: Duration,
+}
+
+/// A failed step: the Flux reason and message, and whether retrying can help.
+struct Failure {
+    reason: &'static str,
+    message: String,
+    stalled: bool,
+}
+
+impl Failure {
+    fn retry(reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            reason,
+            message: message.into(),
+            stalled: false,
+        }
+    }
+}
+
+/// What one successful apply did.
+struct Applied {
+    changes: Vec<(ObjectRef, Action)>,
+    inventory: Vec<ResourceRef>,
+}
+
+fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+impl KustomizationReconciler {
+    async fn write_status(
+        &self,
+        key: &ObjectKey,
+        status: &KustomizationStatus,
+    ) -> Result<(), ReconcileError> {
+        let api: Api<Kustomization> = Api::namespaced(self.client.clone(), &key.namespace);
+        let params = PatchParams {
+            field_manager: Some(CONTROLLER.to_owned()),
+            ..PatchParams::default()
+        };
+        api.patch_status(&key.name, &params, &Patch::Merge(json!({"status": status})))
+            .await
+            .map(|_| ())
+            .map_err(|e| ReconcileError::new("StatusPatchFailed", e.to_string()))
+    }
+
+    /// The artifact of the source, or why there is none.
+    async fn source_artifact(
+        &self,
+        ks: &Kustomization,
+        namespace: &str,
+    ) -> Result<Artifact, Failure> {
+        let source = &ks.spec.source_ref;
+        if source.kind != "GitRepository" {
+            return Err(Failure {
+                reason: "ArtifactFailed",
+                message: format!("source kind '{}' is not supported yet", source.kind),
+                stalled: true,
+            });
+        }
+        let source_namespace = source
+            .namespace
+            .clone()
+            .unwrap_or_else(|| namespace.to_owned());
+        let api: Api<GitRepository> = Api::namespaced(self.client.clone(), &source_namespace);
+        let repo = api
+            .get_opt(&source.name)
+            .await
+            .map_err(|e| Failure::retry("ArtifactFailed", format!("unable to get source: {e}")))?;
+        let Some(repo) = repo else {
+            return Err(Failure::retry(
+                "ArtifactFailed",
+                format!(
+                    "Source '{}/{}/{}' not found",
+                    source.kind, source_namespace, source.name
+                ),
+            ));
+        };
+        repo.status
+            .and_then(|s| s.artifact)
+            .ok_or_else(|| Failure::retry("ArtifactFailed", "Source artifact not found, retrying"))
+    }
+
+    /// Downloads (or reads from the local store) and unpacks the artifact.
+    async fn fetch(&self, artifact: &Artifact) -> Result<tempfile::TempDir, Failure> {
+        // An artifact this replica serves is read from its store; the path comes from
+        // a status, so it must be a plain relative path inside the store.
+        let local = Path::new(&artifact.path)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)))
+            .then(|| self.store.root.join(&artifact.path));
+        let from_disk = match &local {
+            Some(path) => tokio::fs::read(path).await.ok(),
+            None => None,
+        };
+        let bytes = match from_disk {
+            Some(bytes) => bytes,
+            None => {
+                let response = self
+                    .http
+                    .get(&artifact.url)
+                    .send()
+                    .await
+                    .and_then(|r| r.error_for_status())
+                    .map_err(|e| {
+                        Failure::retry(
+                            "ArtifactFailed",
+                            format!("failed to download artifact: {e}"),
+                        )
+                    })?;
+                response
+                    .bytes()
+                    .await
+                    .map_err(|e| {
+                        Failure::retry(
+                            "ArtifactFailed",
+                            format!("failed to download artifact: {e}"),
+                        )
+                    })?
+                    .to_vec()
+            }
+        };
+        let digest = {
+            use sha2::Digest as _;
+            let hash = sha2::Sha256::digest(&bytes);
+            format!(
+                "sha256:{}",
+                hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            )
+        };
+        if digest != artifact.digest {
+            return Err(Failure::retry(
+                "ArtifactFailed",
+                format!(
+                    "failed to verify artifact: computed digest {digest} does not match {}",
+                    artifact.digest
+                ),
+            ));
+        }
+        tokio::task::spawn_blocking(move || {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            extract_tar_gz(bytes.as_slice(), dir.path()).map_err(|e| e.to_string())?;
+            Ok::<_, String>(dir)
+        })
+        .await
+        .map_err(|e| Failure::retry("ArtifactFailed", e.to_string()))?
+        .map_err(|e| Failure::retry("ArtifactFailed", format!("failed to extract artifact: {e}")))
+    }
+}
+
+/// The Flux overlay a Kustomization's spec asks for.
+fn overlay(ks: &Kustomization) -> ferroflux_kustomize::FluxOverlay {
+    let spec = &ks.spec;
+    let selector = |s: &crate::api::kustomize_v1::Selector| ferroflux_kustomize::Selector {
+        group: s.group.clone().unwrap_or_default(),
+        version: s.version.clone().unwrap_or_default(),
+        kind: s.kind.clone().unwrap_or_default(),
+        name: s.name.clone().unwrap_or_default(),
+        namespace: s.namespace.clone().unwrap_or_default(),
+        label_selector: s.label_selector.clone().unwrap_or_default(),
+        annotation_selector: s.annotation_selector.clone().unwrap_or_default(),
+    };
+    ferroflux_kustomize::FluxOverlay {
+        target_namespace: spec.target_namespace.clone().unwrap_or_default(),
+        name_prefix: spec.name_prefix.clone().unwrap_or_default(),
+        name_suffix: spec.name_suffix.clone().unwrap_or_default(),
+        patches: spec
+            .patches
+            .iter()
+            .flatten()
+            .map(|p| (p.patch.clone(), p.target.as_ref().map(selector)))
+            .collect(),
+        images: spec
+            .images
+            .iter()
+            .flatten()
+            .map(|i| ferroflux_kustomize::FluxImage {
+                name: i.name.clone(),
+                new_name: i.new_name.clone().unwrap_or_default(),
+                new_tag: i.new_tag.clone().unwrap_or_default(),
+                digest: i.digest.clone().unwrap_or_default(),
+            })
+            .collect(),
+        components: spec.components.clone().unwrap_or_default(),
+        common_labels: spec
+            .common_metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default(),
+        common_annotations: spec
+            .common_metadata
+            .as_ref()
+            .and_then(|m| m.annotations.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// `spec.path` inside the artifact: relative, no way out (the build is fenced too).
+fn build_dir(root: &Path, path: Option<&str>) -> Result<PathBuf, Failure> {
+    let rel = path.unwrap_or("./").trim_start_matches('/');
+    let mut dir = root.to_path_buf();
+    for part in Path::new(rel).components() {
+        match part {
+            std::path::Component::Normal(p) => dir.push(p),
+            std::path::Component::CurDir => {}
+            _ => {
+                return Err(Failure {
+                    reason: "ArtifactFailed",
+                    message: format!("spec.path '{rel}' must stay inside the source artifact"),
+                    stalled: true,
+                })
+            }
+        }
+    }
+    if !dir.is_dir() {
+        return Err(Failure::retry(
+            "ArtifactFailed",
+            format!("kustomization path not found: {rel}"),
+        ));
+    }
+    Ok(dir)
+}
+
+/// Builds the objects to apply.
+async fn build(ks: &Kustomization, root: PathBuf) -> Result<Vec<Value>, Failure> {
+    let dir = build_dir(&root, ks.spec.path.as_deref())?;
+    let mut options = ferroflux_kustomize::BuildOptions::flux(&root);
+    options.overlay = Some(overlay(ks));
+    tokio::task::spawn_blocking(move || ferroflux_kustomize::build_dir_with(&dir, &options))
+        .await
+        .map_err(|e| Failure::retry("BuildFailed", e.to_string()))?
+        .map_err(|e| Failure::retry("BuildFailed", e.to_string()))
+}
+
+/// Labels every object with its owner, as Flux does (prune deletes only objects
+/// that carry them).
+fn label_owner(objects: &mut [Value], name: &str, namespace: &str) {
+    for object in objects {
+        let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let labels = metadata.entry("labels").or_insert_with(|| json!({}));
+        if let Some(labels) = labels.as_object_mut() {
+            labels.insert(OWNER_NAME_LABEL.into(), json!(name));
+            labels.insert(OWNER_NAMESPACE_LABEL.into(), json!(namespace));
+        }
+    }
+}
+
+/// Objects that define kinds or scopes go first: CRDs, Namespaces, and the
+/// cluster-wide RBAC they may need.
+fn is_first_stage(object: &Value) -> bool {
+    matches!(
+        text(object, "/kind"),
+        "CustomResourceDefinition" | "Namespace" | "ClusterRole" | "ClusterRoleBinding"
+    )
+}
+
+/// `NAMESPACE_NAME_GROUP_Kind` and version, as Flux keeps its inventory.
+fn inventory_entry(r: &ObjectRef) -> ResourceRef {
+    let (group, version) = match r.api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", r.api_version.as_str()),
+    };
+    ResourceRef {
+        id: format!("{}_{}_{}_{}", r.namespace, r.name, group, r.kind),
+        v: version.to_owned(),
+    }
+}
+
+/// The object an inventory entry names.
+fn inventory_ref(entry: &ResourceRef) -> Option<ObjectRef> {
+    let (namespace, rest) = entry.id.split_once('_')?;
+    let (rest, kind) = rest.rsplit_once('_')?;
+    let (name, group) = rest.rsplit_once('_')?;
+    Some(ObjectRef {
+        api_version: if group.is_empty() {
+            entry.v.clone()
+        } else {
+            format!("{group}/{}", entry.v)
+        },
+        kind: kind.to_owned(),
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    })
+}
+
+fn disabled(object: &Value, key: &str) -> bool {
+    ["labels", "annotations"].iter().any(|field| {
+        object
+            .pointer(&format!("/metadata/{field}"))
+            .and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
+    })
+}
+
+impl KustomizationReconciler {
+    /// Applies in stages and prunes what the old inventory had and the new lacks.
+    async fn apply_all(
+        &self,
+        ks: &Kustomization,
+        mut objects: Vec<Value>,
+        old_inventory: &[ResourceRef],
+        key: &ObjectKey,
+    ) -> Result<Applied, Failure> {
+        label_owner(&mut objects, &key.name, &key.namespace);
+        objects.retain(|o| !disabled(o, "kustomize.toolkit.fluxcd.io/reconcile"));
+        let (first, rest): (Vec<Value>, Vec<Value>) = objects.into_iter().partition(is_first_stage);
+        let mut changes = Vec::new();
+        let mut inventory = Vec::new();
+        for stage in [first, rest] {
+            for object in &stage {
+                let r = ObjectRef::of(object)
+                    .map_err(|e| Failure::retry("ReconciliationFailed", e.to_string()))?;
+                let live = self.applier.get(&r).await.map_err(apply_failure)?;
+                let action = self
+                    .applier
+                    .apply(object, live.as_ref())
+                    .await
+                    .map_err(apply_failure)?;
+                inventory.push(inventory_entry(&r));
+                changes.push((r, action));
+            }
+            // The next stage may use kinds this one defined: wait until served.
+            for object in stage
+                .iter()
+                .filter(|o| text(o, "/kind") == "CustomResourceDefinition")
+            {
+                self.wait_established(object, ks).await?;
+            }
+        }
+        if ks.spec.prune {
+            let current: std::collections::HashSet<&str> =
+                inventory.iter().map(|e| e.id.as_str()).collect();
+            for entry in old_inventory.iter().rev() {
+                if current.contains(entry.id.as_str()) {
+                    continue;
+                }
+                let Some(r) = inventory_ref(entry) else {
+                    continue;
+                };
+                let live = self.applier.get(&r).await.unwrap_or(None);
+                let Some(live) = live else { continue };
+                let owned = text(
+                    &live,
+                    &format!("/metadata/labels/{}", OWNER_NAME_LABEL.replace('/', "~1")),
+                ) == key.name
+                    && text(
+                        &live,
+                        &format!(
+                            "/metadata/labels/{}",
+                            OWNER_NAMESPACE_LABEL.replace('/', "~1")
+                        ),
+                    ) == key.namespace;
+                if !owned || disabled(&live, "kustomize.toolkit.fluxcd.io/prune") {
+                    continue;
+                }
+                let action = self
+                    .applier
+                    .delete(&r)
+                    .await
+                    .map_err(|e| Failure::retry("PruneFailed", e.to_string()))?;
+                changes.push((r, action));
+            }
+        }
+        Ok(Applied { changes, inventory })
+    }
+
+    async fn wait_established(&self, crd: &Value, ks: &Kustomization) -> Result<(), Failure> {
+        let r = ObjectRef::of(crd)
+            .map_err(|e| Failure::retry("ReconciliationFailed", e.to_string()))?;
+        let deadline = tokio::time::Instant::now() + timeout_of(ks);
+        loop {
+            let live = self.applier.get(&r).await.map_err(apply_failure)?;
+            let established = live
+                .as_ref()
+                .and_then(|l| l.pointer("/status/conditions"))
+                .and_then(Value::as_array)
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c["type"] == "Established" && c["status"] == "True")
+                });
+            if established {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Failure::retry(
+                    "ReconciliationFailed",
+                    format!("{} is not established", r.display()),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+fn apply_failure(e: ApplyError) -> Failure {
+    Failure::retry("ReconciliationFailed", e.to_string())
+}
+
+fn timeout_of(ks: &Kustomization) -> Duration {
+    let parse = |s: &str| crate::actors::parse_duration(s).ok();
+    ks.spec
+        .timeout
+        .as_deref()
+        .and_then(parse)
+        .or_else(|| parse(&ks.spec.interval))
+        .unwrap_or(Duration::from_secs(300))
+}
+
+impl KustomizationReconciler {
+    /// Records a failure: Ready=False with Flux's reason, events, and the outcome.
+    async fn fail(
+        &self,
+        object: &Value,
+        key: &ObjectKey,
+        mut status: KustomizationStatus,
+        generation: Option<i64>,
+        failure: Failure,
+    ) -> ReconcileOutcome {
+        let now = chrono::Utc::now();
+        let mut conds: Vec<Condition> = status.conditions.take().unwrap_or_default();
+        conditions::set(
+            &mut conds,
+            READY,
+            FALSE,
+            failure.reason,
+            &failure.message,
+            generation,
+            now,
+        );
+        if failure.stalled {
+            conditions::set(
+                &mut conds,
+                STALLED,
+                TRUE,
+                failure.reason,
+                &failure.message,
+                generation,
+                now,
+            );
+            conditions::remove(&mut conds, RECONCILING);
+        } else {
+            conditions::remove(&mut conds, STALLED);
+            conditions::set(
+                &mut conds,
+                RECONCILING,
+                TRUE,
+                "ProgressingWithRetry",
+                &format!("retrying: {}", failure.message),
+                generation,
+                now,
+            );
+        }
+        status.conditions = Some(conds);
+        status.observed_generation = generation;
+        if let Err(e) = self.write_status(key, &status).await {
+            tracing::warn!(object = %key, error = %e, "writing status failed");
+        }
+        self.events
+            .record(object, EventType::Warning, failure.reason, &failure.message)
+            .await;
+        let error = ReconcileError::new(failure.reason, failure.message);
+        if failure.stalled {
+            ReconcileOutcome::Stalled(error)
+        } else {
+            ReconcileOutcome::Transient(error)
+        }
+    }
+
+    /// Whether every dependency is Ready at its current generation; the first that
+    /// is not, named as Flux names it.
+    async fn dependencies_ready(&self, ks: &Kustomization, namespace: &str) -> Result<(), String> {
+        for dependency in ks.spec.depends_on.iter().flatten() {
+            let dep_namespace = dependency
+                .namespace
+                .clone()
+                .unwrap_or_else(|| namespace.to_owned());
+            let api: Api<Kustomization> = Api::namespaced(self.client.clone(), &dep_namespace);
+            let not_ready = || {
+                format!(
+                    "dependency '{dep_namespace}/{}' is not ready",
+                    dependency.name
+                )
+            };
+            let Ok(Some(dep)) = api.get_opt(&dependency.name).await else {
+                return Err(not_ready());
+            };
+            let status = dep.status.unwrap_or_default();
+            let ready = status
+                .conditions
+                .as_deref()
+                .is_some_and(|c| conditions::is_true(c, READY));
+            if !ready || status.observed_generation != dep.metadata.generation {
+                return Err(not_ready());
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes what the inventory lists when a pruning Kustomization is deleted.
+    async fn finalize(&self, ks: &Kustomization, key: &ObjectKey) -> Result<(), ReconcileError> {
+        let inventory = ks
+            .status
+            .as_ref()
+            .and_then(|s| s.inventory.as_ref())
+            .map(|i| i.entries.clone())
+            .unwrap_or_default();
+        let policy = ks.spec.deletion_policy.as_deref().unwrap_or("MirrorPrune");
+        let delete = match policy {
+            "Delete" => true,
+            "Orphan" => false,
+            _ => ks.spec.prune,
+        };
+        if delete && ks.spec.suspend != Some(true) {
+            for entry in inventory.iter().rev() {
+                let Some(r) = inventory_ref(entry) else {
+                    continue;
+                };
+                if let Ok(Some(live)) = self.applier.get(&r).await {
+                    if disabled(&live, "kustomize.toolkit.fluxcd.io/prune") {
+                        continue;
+                    }
+                    self.applier
+                        .delete(&r)
+                        .await
+                        .map_err(|e| ReconcileError::new("PruneFailed", e.to_string()))?;
+                }
+            }
+        }
+        self.set_finalizer(key, false).await
+    }
+
+    async fn set_finalizer(&self, key: &ObjectKey, present: bool) -> Result<(), ReconcileError> {
+        let api: Api<Kustomization> = Api::namespaced(self.client.clone(), &key.namespace);
+        let Some(current) = api
+            .get_opt(&key.name)
+            .await
+            .map_err(|e| ReconcileError::new("FinalizerFailed", e.to_string()))?
+        else {
+            return Ok(());
+        };
+        let mut finalizers = current.metadata.finalizers.clone().unwrap_or_default();
+        let has = finalizers.iter().any(|f| f == FINALIZER);
+        if has == present {
+            return Ok(());
+        }
+        if present {
+            finalizers.push(FINALIZER.to_owned());
+        } else {
+            finalizers.retain(|f| f != FINALIZER);
+        }
+        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": current.metadata.resource_version}});
+        api.patch(&key.name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| ReconcileError::new("FinalizerFailed", e.to_string()))
+    }
+}
+
+/// Flux's finalizer: deleting a Kustomization first garbage-collects what it applied.
+const FINALIZER: &str = "finalizers.fluxcd.io";
+
+/// The change set as Flux prints it: one `Kind/namespace/name action` per line,
+/// only the objects that changed.
+fn change_summary(changes: &[(ObjectRef, Action)]) -> String {
+    changes
+        .iter()
+        .filter(|(_, a)| !matches!(a, Action::Unchanged | Action::Skipped))
+        .map(|(r, a)| format!("{} {}", r.display(), a.as_str()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Reconciler for KustomizationReconciler {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    /// The source (its new artifacts) and the dependencies (their readiness).
+    fn dependencies(&self, object: &Value) -> Vec<ObjectKey> {
+        let namespace = text(object, "/metadata/namespace");
+        let mut keys = Vec::new();
+        if let Some(source) = object.pointer("/spec/sourceRef") {
+            let source_namespace = match text(source, "/namespace") {
+                "" => namespace,
+                ns => ns,
+            };
+            keys.push(ObjectKey::new(
+                text(source, "/kind"),
+                source_namespace,
+                text(source, "/name"),
+            ));
+        }
+        for dependency in object
+            .pointer("/spec/dependsOn")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let dep_namespace = match text(dependency, "/namespace") {
+                "" => namespace,
+                ns => ns,
+            };
+            keys.push(ObjectKey::new(
+                KIND,
+                dep_namespace,
+                text(dependency, "/name"),
+            ));
+        }
+        keys
+    }
+
+    async fn reconcile(&self, object: &Value, ctx: &ReconcileContext) -> ReconcileOutcome {
+        let key = ctx.key.clone();
+        let ks: Kustomization = match serde_json::from_value(object.clone()) {
+            Ok(ks) => ks,
+            Err(e) => {
+                return ReconcileOutcome::Stalled(ReconcileError::new("InvalidSpec", e.to_string()))
+            }
+        };
+        if object.pointer("/metadata/deletionTimestamp").is_some() {
+            return match self.finalize(&ks, &key).await {
+                Ok(()) => ReconcileOutcome::Ready {
+                    requeue_after: None,
+                },
+                Err(e) => ReconcileOutcome::Transient(e),
+            };
+        }
+        if ks.spec.suspend == Some(true) {
+            return ReconcileOutcome::Ready {
+                requeue_after: None,
+            };
+        }
+        if let Err(e) = self.set_finalizer(&key, true).await {
+            return ReconcileOutcome::Transient(e);
+        }
+        let generation = ks.metadata.generation;
+        let mut status = ks.status.clone().unwrap_or_default();
+        status.last_handled_reconcile_at = object
+            .pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or(status.last_handled_reconcile_at);
+
+        if let Err(message) = self.dependencies_ready(&ks, &key.namespace).await {
+            let outcome = self
+                .fail(
+                    object,
+                    &key,
+                    status,
+                    generation,
+                    Failure::retry("DependencyNotReady", message),
+                )
+                .await;
+            return match outcome {
+                ReconcileOutcome::Transient(_) => ReconcileOutcome::Ready {
+                    requeue_after: Some(self.requeue_dependency),
+                },
+                other => other,
+            };
+        }
+        let artifact = match self.source_artifact(&ks, &key.namespace).await {
+            Ok(a) => a,
+            Err(f) => return self.fail(object, &key, status, generation, f).await,
+        };
+        status.last_attempted_revision = Some(artifact.revision.clone());
+        let workdir = match self.fetch(&artifact).await {
+            Ok(dir) => dir,
+            Err(f) => return self.fail(object, &key, status, generation, f).await,
+        };
+        let objects = match build(&ks, workdir.path().to_path_buf()).await {
+            Ok(objects) => objects,
+            Err(f) => return self.fail(object, &key, status, generation, f).await,
+        };
+        let old_inventory = status
+            .inventory
+            .as_ref()
+            .map(|i| i.entries.clone())
+            .unwrap_or_default();
+        let applied = match self.apply_all(&ks, objects, &old_inventory, &key).await {
+            Ok(applied) => applied,
+            Err(f) => return self.fail(object, &key, status, generation, f).await,
+        };
+        drop(workdir);
+
+        let summary = change_summary(&applied.changes);
+        status.inventory = Some(ResourceInventory {
+            entries: applied.inventory,
+        });
+        status.last_applied_revision = Some(artifact.revision.clone());
+        status.observed_generation = generation;
+        let message = format!("Applied revision: {}", artifact.revision);
+        let now = chrono::Utc::now();
+        let mut conds = status.conditions.take().unwrap_or_default();
+        conditions::set(
+            &mut conds,
+            READY,
+            TRUE,
+            "ReconciliationSucceeded",
+            &message,
+            generation,
+            now,
+        );
+        conditions::remove(&mut conds, RECONCILING);
+        conditions::remove(&mut conds, STALLED);
+        status.conditions = Some(conds);
+        if let Err(e) = self.write_status(&key, &status).await {
+            return ReconcileOutcome::Transient(e);
+        }
+        if !summary.is_empty() {
+            self.events
+                .record(
+                    object,
+                    EventType::Normal,
+                    "ReconciliationSucceeded",
+                    &summary,
+                )
+                .await;
+        }
+        // Dependants waiting on this one hear about it without polling.
+        ctx.publish_artifact_changed();
+        ReconcileOutcome::Ready {
+            requeue_after: None,
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Helpers for end-to-end tests that run `ferroflux run` as a process and drive it
+//! with the ferroflux CLI, as a Flux user would.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub struct Replica(Child);
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `ferroflux run` and returns it with the artifact base URL it advertises.
+pub fn start_replica(kubeconfig: &std::path::Path, storage: &std::path::Path) -> Replica {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+        .args([
+            "run",
+            "--id",
+            "test-0",
+            "--storage-addr",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--storage-path")
+        .arg(storage)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("ferroflux run starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("a line").expect("readable");
+    assert!(first.contains("running"), "{first}");
+    std::thread::spawn(move || for _ in lines {});
+    Replica(child)
+}
+
+pub fn cli(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--timeout", "60s"])
+        .output()
+        .expect("ferroflux cli");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub async fn poll<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut last = String::new();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what} {last}");
+        }
+        last.clear();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub fn ready(object: &Value) -> Option<(String, String, String)> {
+    let c = object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?;
+    Some((
+        c["status"].as_str()?.to_owned(),
+        c["reason"].as_str()?.to_owned(),
+        c["message"].as_str()?.to_owned(),
+    ))
+}

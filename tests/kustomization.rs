@@ -1,0 +1,292 @@
+//! The Kustomization controller end to end, the GitOps loop as the guide walks it:
+//! the embedded API server, a real `git daemon`, `ferroflux run` as a process, and the
+//! ferroflux CLI. Commit to Git and the cluster follows: deploy, update, correct
+//! drift, prune, and clean up when the Kustomization goes.
+
+#[path = "common/replica.rs"]
+mod replica;
+#[path = "../src/source/testutil.rs"]
+#[allow(dead_code)]
+mod testutil;
+
+use ferroflux_apiserver::{ApiServer, Config};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use replica::{cli, poll, ready, start_replica};
+use serde_json::{json, Value};
+use testutil::{GitDaemon, TestRepo};
+
+fn deployment(image: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 3\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n      - name: web\n        image: {image}\n"
+    )
+}
+
+const KUSTOMIZATION_YAML: &str = "resources:\n- deployment.yaml\n- settings.yaml\n";
+const SETTINGS: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
+    let server = ApiServer::start(Config::default()).await.expect("server");
+    let client = server.client().await.expect("client");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in ferroflux::api::all_crds() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("install crd");
+    }
+    let namespaces: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("", "v1", "Namespace"),
+            "namespaces",
+        ),
+    );
+    for ns in ["flux-system", "apps"] {
+        let object = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .expect("namespace");
+        namespaces
+            .create(&PostParams::default(), &object)
+            .await
+            .expect("namespace");
+    }
+
+    let repo = TestRepo::new("fleet");
+    repo.write("apps/kustomization.yaml", KUSTOMIZATION_YAML);
+    repo.write("apps/deployment.yaml", &deployment("nginx:1.25"));
+    repo.write("apps/settings.yaml", SETTINGS);
+    let first = repo.commit("initial sync");
+    let daemon = GitDaemon::start(repo.base.path());
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+
+    let apply = |resource: ApiResource, manifest: Value| {
+        let client = client.clone();
+        async move {
+            let name = manifest["metadata"]["name"]
+                .as_str()
+                .expect("name")
+                .to_owned();
+            let api: Api<DynamicObject> = Api::namespaced_with(client, "flux-system", &resource);
+            api.patch(
+                &name,
+                &PatchParams::apply("kubectl"),
+                &Patch::Apply(manifest),
+            )
+            .await
+            .expect("apply");
+        }
+    };
+    apply(
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
+            "gitrepositories",
+        ),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "fleet", "namespace": "flux-system"},
+            "spec": {"interval": "1m", "url": daemon.url("fleet.git"), "ref": {"branch": "main"}}}),
+    )
+    .await;
+    let ks_resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
+        "kustomizations",
+    );
+    apply(
+        ks_resource.clone(),
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "path": "./apps", "prune": true, "targetNamespace": "apps",
+                "sourceRef": {"kind": "GitRepository", "name": "fleet"}}}),
+    )
+    .await;
+    let kustomizations: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &ks_resource);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "apps");
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
+
+    // Phase 1: initial sync.
+    let revision = format!("main@sha1:{first}");
+    let ks = poll("the Kustomization Ready at the first revision", || async {
+        let o = serde_json::to_value(kustomizations.get("apps").await.ok()?).ok()?;
+        (ready(&o).is_some_and(|(s, _, _)| s == "True")
+            && o.pointer("/status/lastAppliedRevision") == Some(&json!(revision)))
+        .then_some(o)
+    })
+    .await;
+    let (_, reason, message) = ready(&ks).expect("ready");
+    assert_eq!(reason, "ReconciliationSucceeded");
+    assert_eq!(message, format!("Applied revision: {revision}"));
+    let mut ids: Vec<&str> = ks
+        .pointer("/status/inventory/entries")
+        .and_then(Value::as_array)
+        .expect("inventory")
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["apps_settings__ConfigMap", "apps_web_apps_Deployment"]
+    );
+    let web = deployments
+        .get("web")
+        .await
+        .expect("the Deployment was applied");
+    let labels = web.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(
+        labels
+            .get("kustomize.toolkit.fluxcd.io/name")
+            .map(String::as_str),
+        Some("apps")
+    );
+    assert_eq!(
+        labels
+            .get("kustomize.toolkit.fluxcd.io/namespace")
+            .map(String::as_str),
+        Some("flux-system")
+    );
+    let managers: Vec<String> = web
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.contains(&"kustomize-controller".to_owned()),
+        "{managers:?}"
+    );
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &["get", "kustomizations", "-n", "flux-system"],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.lines()
+            .next()
+            .is_some_and(|h| h.split_whitespace().collect::<Vec<_>>()
+                == ["NAME", "REVISION", "SUSPENDED", "READY", "MESSAGE"]),
+        "{out}"
+    );
+    assert!(out.contains(&revision) && out.contains("True"), "{out}");
+
+    // Phase 3: the image tag changes in Git and the cluster follows.
+    repo.write("apps/deployment.yaml", &deployment("nginx:1.27"));
+    let second = repo.commit("bump nginx");
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &[
+            "reconcile",
+            "kustomization",
+            "apps",
+            "--with-source",
+            "-n",
+            "flux-system",
+        ],
+    );
+    assert!(ok, "{out}\n{err}");
+    assert!(
+        out.contains(&format!("applied revision main@sha1:{second}")),
+        "{out}"
+    );
+    let image = |d: &Deployment| {
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .map(|p| p.containers[0].image.clone().unwrap_or_default())
+    };
+    assert_eq!(
+        image(&deployments.get("web").await.expect("web")).as_deref(),
+        Some("nginx:1.27")
+    );
+
+    // Phase 4: `kubectl scale --replicas=5` is drift; the next reconcile puts 3 back.
+    deployments
+        .patch(
+            "web",
+            &PatchParams {
+                field_manager: Some("kubectl".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .expect("scale");
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &["reconcile", "kustomization", "apps", "-n", "flux-system"],
+    );
+    assert!(ok, "{out}\n{err}");
+    let replicas = deployments
+        .get("web")
+        .await
+        .expect("web")
+        .spec
+        .and_then(|s| s.replicas);
+    assert_eq!(replicas, Some(3), "drift corrected");
+
+    // Phase 5: the manifest is deleted from Git and the Deployment is pruned.
+    repo.remove("apps/deployment.yaml");
+    repo.write("apps/kustomization.yaml", "resources:\n- settings.yaml\n");
+    repo.commit("retire web");
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &[
+            "reconcile",
+            "kustomization",
+            "apps",
+            "--with-source",
+            "-n",
+            "flux-system",
+        ],
+    );
+    assert!(ok, "{out}\n{err}");
+    poll("the Deployment pruned", || async {
+        deployments
+            .get_opt("web")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        config_maps
+            .get_opt("settings")
+            .await
+            .expect("get")
+            .is_some(),
+        "what is still in Git stays"
+    );
+
+    // Deleting the Kustomization garbage-collects what it applied (prune: true).
+    kustomizations
+        .delete("apps", &Default::default())
+        .await
+        .expect("delete");
+    poll("the ConfigMap garbage-collected", || async {
+        config_maps
+            .get_opt("settings")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    poll("the Kustomization gone", || async {
+        kustomizations
+            .get_opt("apps")
+            .await
+            .ok()?
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
