@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The main job on a fresh machine: build ferroflux and run the embedded Kubernetes API
-# server, printing the kubeconfig to point kubectl at. (`ferroflux dev` replaces this
-# once the Kustomization controller lands.)
+# The main job on a fresh machine: build ferroflux and run `ferroflux dev`: the
+# embedded Kubernetes API server, one controller replica, and a Git repository served
+# locally (default: the bundled example app in examples/dev), reconciled until Ready
+# and kept in sync. Pass a Git repository directory to deploy your own.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if ! command -v git >/dev/null; then
+    sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+    sudo_if_needed apt-get update -qq && sudo_if_needed apt-get install -y -qq git
+fi
 cargo build --release --quiet
-mkdir -p .tmp
-exec ./target/release/ferroflux apiserver --listen 127.0.0.1:6443 --kubeconfig .tmp/kubeconfig "$@"
+exec ./target/release/ferroflux dev "$@"

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod apiserver;
+mod dev;
 pub mod flux;
 mod kustomize;
 mod run;
@@ -26,6 +27,9 @@ enum Command {
     Apiserver(apiserver::Args),
     /// Run one controller replica.
     Run(run::Args),
+    /// Try the whole GitOps loop on this machine: an embedded API server, one replica,
+    /// and a Git repository served locally (default: a bundled example app).
+    Dev(dev::Args),
     /// Build kustomizations with the native kustomize engine.
     Kustomize {
         #[command(subcommand)]
@@ -140,6 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Apiserver(args) => apiserver::run(args),
         Command::Run(args) => run::run(args),
+        Command::Dev(args) => dev::run(args),
         Command::Kustomize { command } => kustomize::run(command),
         Command::Get {
             what:

@@ -83,13 +83,76 @@ async fn client(args: &Args) -> anyhow::Result<kube::Client> {
 
 async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     let client = client(&args).await?;
+    let running = start(client, &args.replica_options()).await?;
+    println!(
+        "► replica {} running: metrics on http://{}, artifacts on http://{}",
+        args.id, running.metrics_addr, running.artifacts_addr
+    );
+    crate::cli::wait_for_signal().await?;
+    println!("► stopping");
+    running.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What a replica needs besides its API client.
+pub(crate) struct ReplicaOptions {
+    pub id: String,
+    pub storage_path: PathBuf,
+    pub storage_addr: SocketAddr,
+    pub storage_adv_addr: Option<String>,
+    pub metrics_listen: SocketAddr,
+    pub concurrent: usize,
+    pub requeue_dependency: Duration,
+}
+
+impl Args {
+    fn replica_options(&self) -> ReplicaOptions {
+        ReplicaOptions {
+            id: self.id.clone(),
+            storage_path: self.storage_path.clone(),
+            storage_addr: self.storage_addr,
+            storage_adv_addr: self.storage_adv_addr.clone(),
+            metrics_listen: self.metrics_listen,
+            concurrent: self.concurrent,
+            requeue_dependency: self.requeue_dependency,
+        }
+    }
+}
+
+/// A replica started by [`start`].
+pub(crate) struct RunningReplica {
+    pub metrics_addr: SocketAddr,
+    /// The advertised artifact server address.
+    pub artifacts_addr: String,
+    replica: Replica,
+    readiness: crate::telemetry::Readiness,
+    pumps: Vec<tokio::task::JoinHandle<()>>,
+    servers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningReplica {
+    pub async fn stop(self) {
+        self.readiness.set(false);
+        for task in self.pumps.iter().chain(&self.servers) {
+            task.abort();
+        }
+        self.replica.shutdown().await;
+    }
+}
+
+/// Starts one controller replica: telemetry, the artifact server, the reconcilers of
+/// every kind and the watches that feed them.
+pub(crate) async fn start(
+    client: kube::Client,
+    args: &ReplicaOptions,
+) -> anyhow::Result<RunningReplica> {
     let metrics = crate::telemetry::install_recorder()?;
     let readiness = crate::telemetry::Readiness::default();
-    let (metrics_addr, _telemetry) =
+    let (metrics_addr, telemetry) =
         crate::telemetry::serve(args.metrics_listen, metrics, readiness.clone()).await?;
     std::fs::create_dir_all(&args.storage_path)
         .with_context(|| format!("creating {}", args.storage_path.display()))?;
-    let (storage_addr, _artifacts) =
+    let (storage_addr, artifacts) =
         crate::storage_http::serve(args.storage_addr, args.storage_path.clone()).await?;
     let advertised = args
         .storage_adv_addr
@@ -155,16 +218,12 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         )),
     ];
     readiness.set(true);
-    println!(
-        "► replica {} running: metrics on http://{metrics_addr}, artifacts on http://{advertised}",
-        args.id
-    );
-    crate::cli::wait_for_signal().await?;
-    println!("► stopping");
-    readiness.set(false);
-    for pump in &pumps {
-        pump.abort();
-    }
-    replica.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(RunningReplica {
+        metrics_addr,
+        artifacts_addr: advertised,
+        replica,
+        readiness,
+        pumps: pumps.into_iter().collect(),
+        servers: vec![telemetry, artifacts],
+    })
 }

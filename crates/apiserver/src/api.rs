@@ -719,6 +719,9 @@ impl State {
             written.object = object;
             return Ok(written);
         }
+        // The dry run above skipped what a real write does besides storing (a CRD
+        // starts being served): do it now.
+        self.after_prepare(t, None, &mut object, opts)?;
         let stored = self.store.put(&t.info.key(), object);
         written.object = self.present(t, &stored);
         Ok(written)

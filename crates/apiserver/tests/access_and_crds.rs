@@ -165,6 +165,36 @@ fn widgets(client: &kube::Client, version: &str) -> Api<DynamicObject> {
 }
 
 #[tokio::test]
+async fn a_crd_created_by_server_side_apply_is_served() {
+    // `kubectl apply --server-side -f crds/` and Flux create CRDs this way.
+    let (_server, client) = server().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    crds.patch(
+        "widgets.example.com",
+        &PatchParams::apply("kubectl").force(),
+        &Patch::Apply(widget_crd()),
+    )
+    .await
+    .expect("crd by apply");
+    let crd = crds.get("widgets.example.com").await.expect("crd");
+    let established = crd
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.type_ == "Established" && c.status == "True");
+    assert!(established, "Established");
+    widgets(&client, "v1")
+        .patch(
+            "w",
+            &PatchParams::apply("test"),
+            &Patch::Apply(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"size": 1}})),
+        )
+        .await
+        .expect("the new kind is served");
+}
+
+#[tokio::test]
 async fn custom_resources_with_versions_status_and_scale() {
     let (_server, client) = server().await;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
