@@ -30,9 +30,9 @@ const KUSTOMIZATION_YAML: &str = "resources:\n- deployment.yaml\n- settings.yaml
 const SETTINGS: &str =
     "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: blue\n";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
-    let server = ApiServer::start(Config::default()).await.expect("server");
+/// An API server with the Flux CRDs and the namespaces the tests use.
+async fn cluster(config: Config) -> (ApiServer, kube::Client) {
+    let server = ApiServer::start(config).await.expect("server");
     let client = server.client().await.expect("client");
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     for crd in ferroflux::api::all_crds() {
@@ -57,6 +57,174 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
             .await
             .expect("namespace");
     }
+    (server, client)
+}
+
+fn ks_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
+        "kustomizations",
+    )
+}
+
+fn git_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
+        "gitrepositories",
+    )
+}
+
+async fn apply_flux(client: &kube::Client, resource: &ApiResource, manifest: Value) {
+    let name = manifest["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "flux-system", resource);
+    api.patch(
+        &name,
+        &PatchParams::apply("kubectl"),
+        &Patch::Apply(manifest),
+    )
+    .await
+    .expect("apply");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_no_op_reconcile_writes_nothing_and_reads_at_most_once() {
+    let audit = tempfile::NamedTempFile::new().expect("audit file");
+    let (server, client) = cluster(Config {
+        audit_log: Some(audit.path().to_path_buf()),
+        ..Config::default()
+    })
+    .await;
+    // 50 objects: a Deployment, a Service and 48 ConfigMaps.
+    let repo = TestRepo::new("big");
+    let mut resources = String::from("resources:\n- deployment.yaml\n- service.yaml\n");
+    repo.write("app/deployment.yaml", &deployment("nginx:1.25"));
+    repo.write(
+        "app/service.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector:\n    app: web\n  ports:\n  - port: 80\n",
+    );
+    for i in 0..48 {
+        repo.write(
+            &format!("app/cm-{i}.yaml"),
+            &SETTINGS.replace("name: settings", &format!("name: settings-{i}")),
+        );
+        resources.push_str(&format!("- cm-{i}.yaml\n"));
+    }
+    repo.write("app/kustomization.yaml", &resources);
+    repo.commit("fifty objects");
+    let daemon = GitDaemon::start(repo.base.path());
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    apply_flux(
+        &client,
+        &git_resource(),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "big", "namespace": "flux-system"},
+        "spec": {"interval": "10m", "url": daemon.url("big.git"), "ref": {"branch": "main"}}}),
+    )
+    .await;
+    apply_flux(
+        &client,
+        &ks_resource(),
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "big", "namespace": "flux-system"},
+        "spec": {"interval": "1s", "path": "./app", "prune": true, "targetNamespace": "apps",
+            "sourceRef": {"kind": "GitRepository", "name": "big"}}}),
+    )
+    .await;
+    let kustomizations: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &ks_resource());
+    poll("50 objects applied", || async {
+        let o = serde_json::to_value(kustomizations.get("big").await.ok()?).ok()?;
+        let entries = o.pointer("/status/inventory/entries")?.as_array()?.len();
+        (ready(&o).is_some_and(|(s, _, _)| s == "True") && entries == 50).then_some(())
+    })
+    .await;
+
+    let replica_requests = |from: &str| {
+        std::fs::read_to_string(audit.path())
+            .expect("audit log")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| {
+                e["userAgent"]
+                    .as_str()
+                    .is_some_and(|ua| ua.contains("replica"))
+            })
+            .filter(|e| {
+                e["requestReceivedTimestamp"]
+                    .as_str()
+                    .is_some_and(|t| t > from)
+            })
+            .filter(|e| e["verb"].as_str() != Some("watch"))
+            .collect::<Vec<Value>>()
+    };
+    // The simulated kubelet writes the Deployment's status for a while; a status
+    // write is not drift, but wait it out so the window holds only no-op reconciles.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "apps");
+    poll("the Deployment available", || async {
+        let d = deployments.get("web").await.ok()?;
+        (d.status?.available_replicas? == 3).then_some(())
+    })
+    .await;
+    let start = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let window = std::time::Duration::from_secs(5);
+    // The measurement window: the Kustomization reconciles every second meanwhile.
+    tokio::time::sleep(window).await;
+    let seen = replica_requests(&start);
+    let writes: Vec<&Value> = seen
+        .iter()
+        .filter(|e| {
+            matches!(
+                e["verb"].as_str(),
+                Some("create" | "update" | "patch" | "delete")
+            )
+        })
+        .collect();
+    let reads = seen.len() - writes.len();
+    let reconciles = window.as_secs() as usize;
+    eprintln!(
+        "no-op reconciles of a 50-object Kustomization over {window:?}: {} writes, {reads} reads (about {reconciles} reconciles)",
+        writes.len()
+    );
+    assert!(
+        writes.is_empty(),
+        "a no-op reconcile writes nothing: {writes:#?}"
+    );
+    assert!(
+        reads >= 1,
+        "the Kustomization kept reconciling on its interval"
+    );
+    assert!(
+        reads <= reconciles + 1,
+        "at most one read per no-op reconcile: {reads} reads: {seen:#?}"
+    );
+
+    // Drift is still noticed: change a ConfigMap behind Flux's back.
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
+    config_maps
+        .patch(
+            "settings-7",
+            &PatchParams {
+                field_manager: Some("kubectl".into()),
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"data": {"color": "red"}})),
+        )
+        .await
+        .expect("drift");
+    poll("the drift put back", || async {
+        let cm = config_maps.get("settings-7").await.ok()?;
+        (cm.data?.get("color")? == "blue").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
+    let (server, client) = cluster(Config::default()).await;
 
     let repo = TestRepo::new("fleet");
     repo.write("apps/kustomization.yaml", KUSTOMIZATION_YAML);

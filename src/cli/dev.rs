@@ -207,6 +207,7 @@ fn ready_line(object: &Value) -> Option<(String, String)> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<ExitCode> {
+    crate::cli::init_logging();
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("creating {}", args.state_dir.display()))?;
     let repo = repository(&args)?;

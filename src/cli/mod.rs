@@ -218,6 +218,17 @@ fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow:
     Ok(ExitCode::SUCCESS)
 }
 
+/// Logs to stderr, `RUST_LOG` filtering (default: info for ferroflux, warnings else).
+pub(crate) fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,ferroflux=info"));
+    // A second call (tests running commands in-process) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 /// Waits for SIGINT or SIGTERM.
 pub(crate) async fn wait_for_signal() -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};

@@ -82,6 +82,7 @@ async fn client(args: &Args) -> anyhow::Result<kube::Client> {
 }
 
 async fn serve(args: Args) -> anyhow::Result<ExitCode> {
+    crate::cli::init_logging();
     let client = client(&args).await?;
     let running = start(client, &args.replica_options()).await?;
     println!(
@@ -182,6 +183,7 @@ pub(crate) async fn start(
             .context("building the artifact HTTP client")?,
         events: EventRecorder::new(client.clone(), kustomization::CONTROLLER, args.id.clone()),
         requeue_dependency: args.requeue_dependency,
+        last: Default::default(),
     };
     let replica = Replica::start(
         vec![

@@ -2,8 +2,12 @@
 //! manager `kustomize-controller`, conflicts forced (Flux owns what it applies), and
 //! each object reported as created, configured or unchanged.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt as _;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt as _;
 
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy,
@@ -14,6 +18,9 @@ use serde_json::Value;
 
 /// The field manager Flux applies with.
 pub const FIELD_MANAGER: &str = "kustomize-controller";
+/// Owner labels set on every applied object; prune deletes only objects carrying them.
+pub const OWNER_NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
+pub const OWNER_NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
 
 /// What happened to one object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,10 +117,135 @@ impl ObjectRef {
         }
     }
 
-    fn group_version(&self) -> (&str, &str) {
+    pub fn group_version(&self) -> (&str, &str) {
         match self.api_version.split_once('/') {
             Some((group, version)) => (group, version),
             None => ("", self.api_version.as_str()),
+        }
+    }
+}
+
+/// What the managed-object watches last saw of an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// The kind's watch has not finished its first list: nothing is known.
+    Unknown,
+    Absent,
+    /// The object exists in this state (see [`fingerprint`]).
+    Version(String),
+}
+
+/// What identifies an object's state for drift: its generation plus its labels and
+/// annotations when it has a generation (so status writes by other controllers are
+/// not drift), else its resourceVersion (ConfigMaps, Secrets: no status).
+pub fn fingerprint(meta: &kube::core::ObjectMeta) -> String {
+    match meta.generation {
+        Some(generation) => {
+            use std::hash::{Hash as _, Hasher as _};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            meta.labels.hash(&mut hasher);
+            meta.annotations.hash(&mut hasher);
+            format!("g{generation}/{:x}", hasher.finish())
+        }
+        None => format!("rv{}", meta.resource_version.as_deref().unwrap_or_default()),
+    }
+}
+
+/// resourceVersions of every object we manage, kept current by one metadata-only
+/// watch per kind (objects carrying our owner label). A reconcile compares them with
+/// what its last apply returned: equal means nobody touched the object, so there is
+/// nothing to read and nothing to apply (DESIGN.md §5).
+#[derive(Default)]
+pub struct Tracker {
+    /// (group, kind, namespace, name) → resourceVersion.
+    versions: Mutex<HashMap<(String, String, String, String), String>>,
+    /// Kinds whose watch has listed everything at least once.
+    synced: Mutex<HashSet<(String, String)>>,
+}
+
+impl Tracker {
+    fn key(
+        group: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> (String, String, String, String) {
+        (
+            group.to_owned(),
+            kind.to_owned(),
+            namespace.to_owned(),
+            name.to_owned(),
+        )
+    }
+
+    /// The last seen state of `r`.
+    pub fn seen(&self, r: &ObjectRef) -> Seen {
+        let (group, _) = r.group_version();
+        let synced = self
+            .synced
+            .lock()
+            .map(|s| s.contains(&(group.to_owned(), r.kind.clone())))
+            .unwrap_or(false);
+        if !synced {
+            return Seen::Unknown;
+        }
+        let key = Self::key(group, &r.kind, &r.namespace, &r.name);
+        match self.versions.lock().ok().and_then(|v| v.get(&key).cloned()) {
+            Some(version) => Seen::Version(version),
+            None => Seen::Absent,
+        }
+    }
+
+    fn record(&self, group: &str, kind: &str, meta: &kube::core::ObjectMeta, deleted: bool) {
+        let key = Self::key(
+            group,
+            kind,
+            meta.namespace.as_deref().unwrap_or_default(),
+            meta.name.as_deref().unwrap_or_default(),
+        );
+        if let Ok(mut versions) = self.versions.lock() {
+            if deleted {
+                versions.remove(&key);
+            } else {
+                versions.insert(key, fingerprint(meta));
+            }
+        }
+    }
+
+    /// Follows one kind until the task is dropped; restarts with backoff on errors.
+    async fn follow(self: Arc<Self>, client: kube::Client, resource: ApiResource) {
+        let api: Api<kube::core::PartialObjectMeta<DynamicObject>> =
+            Api::all_with(client, &resource);
+        let config = watcher::Config::default().labels(OWNER_NAME_LABEL);
+        let kind_key = (resource.group.clone(), resource.kind.clone());
+        let mut listed: Vec<kube::core::ObjectMeta> = Vec::new();
+        let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(Event::Apply(o)) => {
+                    self.record(&resource.group, &resource.kind, &o.metadata, false)
+                }
+                Ok(Event::Delete(o)) => {
+                    self.record(&resource.group, &resource.kind, &o.metadata, true)
+                }
+                Ok(Event::Init) => listed.clear(),
+                Ok(Event::InitApply(o)) => listed.push(o.metadata),
+                Ok(Event::InitDone) => {
+                    // The list replaces what we knew of this kind.
+                    if let Ok(mut versions) = self.versions.lock() {
+                        versions.retain(|k, _| !(k.0 == kind_key.0 && k.1 == kind_key.1));
+                    }
+                    for meta in listed.drain(..) {
+                        self.record(&resource.group, &resource.kind, &meta, false);
+                    }
+                    if let Ok(mut synced) = self.synced.lock() {
+                        synced.insert(kind_key.clone());
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(kind = %resource.kind, error = %e, "managed-object watch restarting")
+                }
+            }
         }
     }
 }
@@ -122,6 +254,18 @@ impl ObjectRef {
 pub struct Applier {
     client: kube::Client,
     kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
+    pub tracker: Arc<Tracker>,
+    watches: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Applier {
+    fn drop(&mut self) {
+        if let Ok(watches) = self.watches.lock() {
+            for watch in watches.iter() {
+                watch.abort();
+            }
+        }
+    }
 }
 
 impl Applier {
@@ -129,11 +273,14 @@ impl Applier {
         Self {
             client,
             kinds: Mutex::new(HashMap::new()),
+            tracker: Arc::new(Tracker::default()),
+            watches: Mutex::new(Vec::new()),
         }
     }
 
     /// The API resource for a kind and whether it is namespaced. Kinds not yet known
-    /// are discovered (a CRD applied in an earlier stage becomes known here).
+    /// are discovered (a CRD applied in an earlier stage becomes known here), and
+    /// from then on their managed objects are watched.
     pub async fn resolve(&self, r: &ObjectRef) -> Result<(ApiResource, bool), ApplyError> {
         let key = (r.api_version.clone(), r.kind.clone());
         if let Some(found) = self
@@ -155,8 +302,27 @@ impl Applier {
                 name: r.name.clone(),
             })?;
         let namespaced = capabilities.scope == Scope::Namespaced;
-        if let Ok(mut kinds) = self.kinds.lock() {
-            kinds.insert(key, (resource.clone(), namespaced));
+        let first_of_kind = self
+            .kinds
+            .lock()
+            .map(|mut kinds| {
+                let first = !kinds.keys().any(|(api_version, kind)| {
+                    kind == &r.kind
+                        && api_version.split_once('/').map(|(g, _)| g).unwrap_or("") == group
+                });
+                kinds.insert(key, (resource.clone(), namespaced));
+                first
+            })
+            .unwrap_or(false);
+        if first_of_kind {
+            let watch = tokio::spawn(
+                self.tracker
+                    .clone()
+                    .follow(self.client.clone(), resource.clone()),
+            );
+            if let Ok(mut watches) = self.watches.lock() {
+                watches.push(watch);
+            }
         }
         Ok((resource, namespaced))
     }
@@ -202,13 +368,13 @@ impl Applier {
         Ok(found.and_then(|o| serde_json::to_value(o).ok()))
     }
 
-    /// Server-side applies `object`. `existing` is the live object read before (so
-    /// the caller can compare); `None` means it did not exist.
+    /// Server-side applies `object`. `existing` says whether it existed before, and
+    /// in which state; returns what happened and the state it is in now.
     pub async fn apply(
         &self,
         object: &Value,
-        existing: Option<&Value>,
-    ) -> Result<Action, ApplyError> {
+        existing: &Seen,
+    ) -> Result<(Action, String), ApplyError> {
         let r = ObjectRef::of(object)?;
         let api = self.api(&r).await?;
         let params = PatchParams::apply(FIELD_MANAGER).force();
@@ -216,18 +382,33 @@ impl Applier {
             .patch(&r.name, &params, &Patch::Apply(object))
             .await
             .map_err(|e| Self::api_error(&r, e))?;
-        let version = |v: Option<&Value>| {
-            v.and_then(|v| v.pointer("/metadata/resourceVersion"))
-                .and_then(Value::as_str)
-                .map(str::to_owned)
+        let version = fingerprint(&applied.metadata);
+        let action = match existing {
+            Seen::Absent | Seen::Unknown => Action::Created,
+            Seen::Version(before) if *before == version => Action::Unchanged,
+            Seen::Version(_) => Action::Configured,
         };
-        Ok(match existing {
-            None => Action::Created,
-            Some(live) if version(Some(live)) == applied.metadata.resource_version => {
-                Action::Unchanged
-            }
-            Some(_) => Action::Configured,
-        })
+        Ok((action, version))
+    }
+
+    /// What is known of `r` before applying it: from the watch when it has listed
+    /// the kind, else from a read.
+    pub async fn before_apply(&self, r: &ObjectRef) -> Result<Seen, ApplyError> {
+        self.resolve(r).await?;
+        match self.tracker.seen(r) {
+            Seen::Unknown => Ok(match self.get(r).await? {
+                Some(live) => {
+                    let meta: kube::core::ObjectMeta = live
+                        .get("metadata")
+                        .cloned()
+                        .and_then(|m| serde_json::from_value(m).ok())
+                        .unwrap_or_default();
+                    Seen::Version(fingerprint(&meta))
+                }
+                None => Seen::Absent,
+            }),
+            seen => Ok(seen),
+        }
     }
 
     /// Deletes an object (background propagation); a missing object counts as deleted.

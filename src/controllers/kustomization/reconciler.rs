@@ -10,7 +10,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{json, Value};
 
-use super::applier::{Action, Applier, ApplyError, ObjectRef};
+use super::applier::{
+    Action, Applier, ApplyError, ObjectRef, Seen, OWNER_NAMESPACE_LABEL, OWNER_NAME_LABEL,
+};
 use crate::actors::{ObjectKey, ReconcileContext, ReconcileError, ReconcileOutcome, Reconciler};
 use crate::api::kustomize_v1::{
     Kustomization, KustomizationStatus, ResourceInventory, ResourceRef,
@@ -24,8 +26,6 @@ use crate::source::artifact::{extract_tar_gz, ArtifactStore};
 /// The field manager of our status writes, Flux's controller name.
 pub const CONTROLLER: &str = "kustomize-controller";
 const KIND: &str = "Kustomization";
-const OWNER_NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
-const OWNER_NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
 
 /// Reconciles Kustomizations.
 pub struct KustomizationReconciler {
@@ -37,6 +37,16 @@ pub struct KustomizationReconciler {
     pub events: EventRecorder,
     /// How long to wait before checking a dependency again (`--requeue-dependency`).
     pub requeue_dependency: Duration,
+    /// Per Kustomization, what its last successful apply did (for cheap no-ops).
+    pub last: std::sync::Mutex<std::collections::HashMap<ObjectKey, LastApply>>,
+}
+
+/// What a successful apply left behind: the desired state's digest and the
+/// resourceVersion each object had afterwards.
+#[derive(Debug, Clone)]
+pub struct LastApply {
+    desired: u64,
+    versions: Vec<(ObjectRef, String)>,
 }
 
 /// A failed step: the Flux reason and message, and whether retrying can help.
@@ -60,6 +70,7 @@ impl Failure {
 struct Applied {
     changes: Vec<(ObjectRef, Action)>,
     inventory: Vec<ResourceRef>,
+    versions: Vec<(ObjectRef, String)>,
 }
 
 fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {
@@ -342,26 +353,26 @@ impl KustomizationReconciler {
     async fn apply_all(
         &self,
         ks: &Kustomization,
-        mut objects: Vec<Value>,
+        objects: Vec<Value>,
         old_inventory: &[ResourceRef],
         key: &ObjectKey,
     ) -> Result<Applied, Failure> {
-        label_owner(&mut objects, &key.name, &key.namespace);
-        objects.retain(|o| !disabled(o, "kustomize.toolkit.fluxcd.io/reconcile"));
         let (first, rest): (Vec<Value>, Vec<Value>) = objects.into_iter().partition(is_first_stage);
         let mut changes = Vec::new();
         let mut inventory = Vec::new();
+        let mut versions = Vec::new();
         for stage in [first, rest] {
             for object in &stage {
                 let r = ObjectRef::of(object)
                     .map_err(|e| Failure::retry("ReconciliationFailed", e.to_string()))?;
-                let live = self.applier.get(&r).await.map_err(apply_failure)?;
-                let action = self
+                let before = self.applier.before_apply(&r).await.map_err(apply_failure)?;
+                let (action, version) = self
                     .applier
-                    .apply(object, live.as_ref())
+                    .apply(object, &before)
                     .await
                     .map_err(apply_failure)?;
                 inventory.push(inventory_entry(&r));
+                versions.push((r.clone(), version));
                 changes.push((r, action));
             }
             // The next stage may use kinds this one defined: wait until served.
@@ -406,7 +417,11 @@ impl KustomizationReconciler {
                 changes.push((r, action));
             }
         }
-        Ok(Applied { changes, inventory })
+        Ok(Applied {
+            changes,
+            inventory,
+            versions,
+        })
     }
 
     async fn wait_established(&self, crd: &Value, ks: &Kustomization) -> Result<(), Failure> {
@@ -435,6 +450,18 @@ impl KustomizationReconciler {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A digest of what is about to be applied and of the spec fields that change how.
+fn digest(objects: &[Value], ks: &Kustomization) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    for object in objects {
+        object.to_string().hash(&mut hasher);
+    }
+    ks.spec.prune.hash(&mut hasher);
+    ks.spec.force.hash(&mut hasher);
+    hasher.finish()
 }
 
 fn apply_failure(e: ApplyError) -> Failure {
@@ -675,8 +702,16 @@ impl Reconciler for KustomizationReconciler {
                 requeue_after: None,
             };
         }
-        if let Err(e) = self.set_finalizer(&key, true).await {
-            return ReconcileOutcome::Transient(e);
+        let has_finalizer = ks
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == FINALIZER);
+        if !has_finalizer {
+            if let Err(e) = self.set_finalizer(&key, true).await {
+                return ReconcileOutcome::Transient(e);
+            }
         }
         let generation = ks.metadata.generation;
         let mut status = ks.status.clone().unwrap_or_default();
@@ -712,25 +747,55 @@ impl Reconciler for KustomizationReconciler {
             Ok(dir) => dir,
             Err(f) => return self.fail(object, &key, status, generation, f).await,
         };
-        let objects = match build(&ks, workdir.path().to_path_buf()).await {
+        let mut objects = match build(&ks, workdir.path().to_path_buf()).await {
             Ok(objects) => objects,
             Err(f) => return self.fail(object, &key, status, generation, f).await,
         };
-        let old_inventory = status
-            .inventory
-            .as_ref()
-            .map(|i| i.entries.clone())
-            .unwrap_or_default();
-        let applied = match self.apply_all(&ks, objects, &old_inventory, &key).await {
-            Ok(applied) => applied,
-            Err(f) => return self.fail(object, &key, status, generation, f).await,
-        };
         drop(workdir);
+        label_owner(&mut objects, &key.name, &key.namespace);
+        objects.retain(|o| !disabled(o, "kustomize.toolkit.fluxcd.io/reconcile"));
+        let desired = digest(&objects, &ks);
+        // The status as stored: a reconcile that changes nothing in it writes nothing.
+        let previous_status = ks.status.clone().unwrap_or_default();
 
-        let summary = change_summary(&applied.changes);
-        status.inventory = Some(ResourceInventory {
-            entries: applied.inventory,
+        // Nothing changed in Git and nobody touched what we applied: no reads, no
+        // writes (DESIGN.md §5).
+        let unchanged = self.last.lock().ok().is_some_and(|last| {
+            last.get(&key).is_some_and(|last| {
+                last.desired == desired
+                    && last
+                        .versions
+                        .iter()
+                        .all(|(r, v)| self.applier.tracker.seen(r) == Seen::Version(v.clone()))
+            })
         });
+        let changes = if unchanged {
+            Vec::new()
+        } else {
+            let old_inventory = status
+                .inventory
+                .as_ref()
+                .map(|i| i.entries.clone())
+                .unwrap_or_default();
+            let applied = match self.apply_all(&ks, objects, &old_inventory, &key).await {
+                Ok(applied) => applied,
+                Err(f) => return self.fail(object, &key, status, generation, f).await,
+            };
+            status.inventory = Some(ResourceInventory {
+                entries: applied.inventory,
+            });
+            if let Ok(mut last) = self.last.lock() {
+                last.insert(
+                    key.clone(),
+                    LastApply {
+                        desired,
+                        versions: applied.versions,
+                    },
+                );
+            }
+            applied.changes
+        };
+        let summary = change_summary(&changes);
         status.last_applied_revision = Some(artifact.revision.clone());
         status.observed_generation = generation;
         let message = format!("Applied revision: {}", artifact.revision);
@@ -748,8 +813,11 @@ impl Reconciler for KustomizationReconciler {
         conditions::remove(&mut conds, RECONCILING);
         conditions::remove(&mut conds, STALLED);
         status.conditions = Some(conds);
-        if let Err(e) = self.write_status(&key, &status).await {
-            return ReconcileOutcome::Transient(e);
+        let status_changed = status != previous_status;
+        if status_changed {
+            if let Err(e) = self.write_status(&key, &status).await {
+                return ReconcileOutcome::Transient(e);
+            }
         }
         if !summary.is_empty() {
             self.events
@@ -762,7 +830,9 @@ impl Reconciler for KustomizationReconciler {
                 .await;
         }
         // Dependants waiting on this one hear about it without polling.
-        ctx.publish_artifact_changed();
+        if status_changed {
+            ctx.publish_artifact_changed();
+        }
         ReconcileOutcome::Ready {
             requeue_after: None,
         }
