@@ -271,6 +271,7 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
         json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
             "metadata": {"name": "apps", "namespace": "flux-system"},
             "spec": {"interval": "10m", "path": "./apps", "prune": true, "targetNamespace": "apps",
+                "wait": true, "timeout": "60s",
                 "sourceRef": {"kind": "GitRepository", "name": "fleet"}}}),
     )
     .await;
@@ -303,10 +304,23 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
         ids,
         ["apps_settings__ConfigMap", "apps_web_apps_Deployment"]
     );
+    // Phase 2: with `wait`, Ready means the Deployment's 3 replicas are available.
+    let healthy = condition(&ks, "Healthy").expect("a Healthy condition");
+    assert_eq!(healthy["status"], "True");
+    assert!(
+        healthy["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Health check passed in")),
+        "{healthy}"
+    );
     let web = deployments
         .get("web")
         .await
         .expect("the Deployment was applied");
+    assert_eq!(
+        web.status.as_ref().and_then(|s| s.available_replicas),
+        Some(3)
+    );
     let labels = web.metadata.labels.clone().unwrap_or_default();
     assert_eq!(
         labels
@@ -457,4 +471,188 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
             .then_some(())
     })
     .await;
+}
+
+fn condition(object: &Value, type_: &str) -> Option<Value> {
+    object
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependencies_substitution_failing_health_and_broken_manifests() {
+    let (server, client) = cluster(Config::default()).await;
+    let repo = TestRepo::new("platform");
+    // Infrastructure, then an application that depends on it.
+    repo.write("infra/kustomization.yaml", "resources:\n- settings.yaml\n");
+    repo.write(
+        "infra/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: infra-marker\n  namespace: apps\ndata:\n  ready: \"yes\"\n",
+    );
+    // The application takes its color from a ConfigMap of variables (postBuild).
+    repo.write("app/kustomization.yaml", "resources:\n- app.yaml\n");
+    repo.write(
+        "app/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: apps\ndata:\n  color: ${color}\n  region: ${region:=eu-west-1}\n",
+    );
+    // A workload that never becomes ready.
+    repo.write("bad/kustomization.yaml", "resources:\n- deployment.yaml\n");
+    repo.write(
+        "bad/deployment.yaml",
+        &deployment("nginx:fail").replace("name: web", "name: bad"),
+    );
+    let first = repo.commit("platform");
+    let daemon = GitDaemon::start(repo.base.path());
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    apply_flux(
+        &client,
+        &git_resource(),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "platform", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "url": daemon.url("platform.git"), "ref": {"branch": "main"}}}),
+    )
+    .await;
+    let kustomization = |name: &str, mut spec: Value| {
+        spec["interval"] = json!("10m");
+        spec["sourceRef"] = json!({"kind": "GitRepository", "name": "platform"});
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": "flux-system"}, "spec": spec})
+    };
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "flux-system");
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "app-vars"}, "data": {"color": "green"}}),
+            )
+            .expect("cm"),
+        )
+        .await
+        .expect("variables for the substitution");
+    // The application first: it must wait for its dependency.
+    apply_flux(
+        &client,
+        &ks_resource(),
+        kustomization(
+            "app",
+            json!({"path": "./app", "prune": true, "dependsOn": [{"name": "infra"}],
+                "postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": "app-vars"}]}}),
+        ),
+    )
+    .await;
+    let kustomizations: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &ks_resource());
+    let get = |name: &'static str| {
+        let api = kustomizations.clone();
+        async move { serde_json::to_value(api.get(name).await.ok()?).ok() }
+    };
+    let waiting = poll("app waiting for infra", || async {
+        let o = get("app").await?;
+        ready(&o).filter(|(s, r, _)| s == "False" && r == "DependencyNotReady")
+    })
+    .await;
+    assert_eq!(waiting.2, "dependency 'flux-system/infra' is not ready");
+    let app_objects: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
+    assert!(
+        app_objects.get_opt("app").await.expect("get").is_none(),
+        "nothing applied before infra is ready"
+    );
+
+    // Once infra is Ready the app follows, told by infra rather than polling it.
+    apply_flux(
+        &client,
+        &ks_resource(),
+        kustomization("infra", json!({"path": "./infra", "prune": true})),
+    )
+    .await;
+    poll("app Ready after infra", || async {
+        let o = get("app").await?;
+        ready(&o).filter(|(s, _, _)| s == "True")
+    })
+    .await;
+    let data = app_objects
+        .get("app")
+        .await
+        .expect("app applied")
+        .data
+        .unwrap_or_default();
+    assert_eq!(
+        data.get("color").map(String::as_str),
+        Some("green"),
+        "substituted from the ConfigMap"
+    );
+    assert_eq!(
+        data.get("region").map(String::as_str),
+        Some("eu-west-1"),
+        "the default applies"
+    );
+
+    // A workload that never becomes ready: Ready=False, HealthCheckFailed, naming it.
+    apply_flux(
+        &client,
+        &ks_resource(),
+        kustomization("bad", json!({"path": "./bad", "prune": true, "targetNamespace": "apps", "wait": true, "timeout": "3s"})),
+    )
+    .await;
+    let (_, reason, message) = poll("bad reports its health check", || async {
+        let o = get("bad").await?;
+        ready(&o).filter(|(s, _, _)| s == "False")
+    })
+    .await;
+    assert_eq!(reason, "HealthCheckFailed", "{message}");
+    assert!(message.contains("Deployment/apps/bad"), "{message}");
+    let bad = get("bad").await.expect("bad");
+    assert_eq!(
+        condition(&bad, "Healthy").expect("Healthy")["status"],
+        "False"
+    );
+
+    // A broken manifest: the build fails, Ready says so, the last good state stays.
+    repo.write(
+        "app/app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n  namespace: apps\ndata: [unclosed\n",
+    );
+    repo.commit("broken");
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &[
+            "reconcile",
+            "source",
+            "git",
+            "platform",
+            "-n",
+            "flux-system",
+        ],
+    );
+    assert!(ok, "{out}\n{err}");
+    let (_, _, message) = poll("app reports the broken build", || async {
+        let o = get("app").await?;
+        ready(&o).filter(|(s, r, _)| s == "False" && r == "BuildFailed")
+    })
+    .await;
+    assert!(
+        message.contains("app.yaml"),
+        "the error names the file: {message}"
+    );
+    let app = get("app").await.expect("app");
+    assert_eq!(
+        app.pointer("/status/lastAppliedRevision"),
+        Some(&json!(format!("main@sha1:{first}")))
+    );
+    let still = app_objects
+        .get("app")
+        .await
+        .expect("the last good state stays applied");
+    assert_eq!(
+        still
+            .data
+            .unwrap_or_default()
+            .get("color")
+            .map(String::as_str),
+        Some("green")
+    );
 }

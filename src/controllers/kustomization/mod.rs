@@ -1,6 +1,11 @@
 //! The Kustomization controller.
 
 pub mod applier;
+pub mod health;
+pub mod inventory;
 mod reconciler;
+pub mod spec_check;
+pub mod stages;
+pub mod substitute;
 
 pub use reconciler::{KustomizationReconciler, CONTROLLER};

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use super::applier::{
     Action, Applier, ApplyError, ObjectRef, Seen, OWNER_NAMESPACE_LABEL, OWNER_NAME_LABEL,
 };
+use super::{health, inventory, substitute};
 use crate::actors::{ObjectKey, ReconcileContext, ReconcileError, ReconcileOutcome, Reconciler};
 use crate::api::kustomize_v1::{
     Kustomization, KustomizationStatus, ResourceInventory, ResourceRef,
@@ -628,6 +629,167 @@ impl KustomizationReconciler {
     }
 }
 
+/// Flux's health condition, present when the Kustomization waits for something.
+const HEALTHY: &str = "Healthy";
+
+impl KustomizationReconciler {
+    /// Post-build substitution (`spec.postBuild`): variables from ConfigMaps and
+    /// Secrets in the Kustomization's namespace, then the inline ones.
+    async fn substitute(
+        &self,
+        ks: &Kustomization,
+        namespace: &str,
+        objects: &mut [Value],
+    ) -> Result<(), Failure> {
+        let Some(post_build) = &ks.spec.post_build else {
+            return Ok(());
+        };
+        let mut sources = Vec::new();
+        for reference in post_build.substitute_from.iter().flatten() {
+            let kind = match reference.kind.as_str() {
+                "Secret" => substitute::SourceKind::Secret,
+                _ => substitute::SourceKind::ConfigMap,
+            };
+            let data = self
+                .variables_from(kind, namespace, &reference.name)
+                .await?;
+            sources.push(substitute::SubstituteSource {
+                kind,
+                name: reference.name.clone(),
+                optional: reference.optional == Some(true),
+                data,
+            });
+        }
+        let variables = substitute::resolve_variables(&sources, post_build.substitute.as_ref())
+            .map_err(|e| Failure::retry("BuildFailed", e.to_string()))?;
+        let options = substitute::SubstituteOptions {
+            strict: false,
+            strategy: substitute::SubstituteStrategy::from_spec(
+                post_build.substitute_strategy.as_deref(),
+            ),
+        };
+        for object in objects.iter_mut() {
+            match substitute::substitute_object(object, &variables, &options) {
+                Ok(Some(substituted)) => *object = substituted,
+                Ok(None) => {}
+                // The message names the object and the expression, never a value.
+                Err(e) => {
+                    return Err(Failure::retry(
+                        "BuildFailed",
+                        substitute::post_build_error_message(object, &e),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn variables_from(
+        &self,
+        kind: substitute::SourceKind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<std::collections::BTreeMap<String, String>>, Failure> {
+        use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+        let failed =
+            |e: kube::Error| Failure::retry("BuildFailed", format!("substitute from {name}: {e}"));
+        Ok(match kind {
+            substitute::SourceKind::ConfigMap => {
+                Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map_err(failed)?
+                    .map(|cm| cm.data.unwrap_or_default().into_iter().collect())
+            }
+            substitute::SourceKind::Secret => {
+                Api::<Secret>::namespaced(self.client.clone(), namespace)
+                    .get_opt(name)
+                    .await
+                    .map_err(failed)?
+                    .map(|secret| {
+                        secret
+                            .data
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                            .collect()
+                    })
+            }
+        })
+    }
+
+    /// What to wait for: every applied object with `spec.wait`, else `spec.healthChecks`.
+    fn health_targets(
+        &self,
+        ks: &Kustomization,
+        key: &ObjectKey,
+        status: &KustomizationStatus,
+    ) -> Vec<ObjectRef> {
+        if ks.spec.wait == Some(true) {
+            return status
+                .inventory
+                .iter()
+                .flat_map(|i| i.entries.iter())
+                .filter_map(inventory_ref)
+                .collect();
+        }
+        ks.spec
+            .health_checks
+            .iter()
+            .flatten()
+            .filter(|c| !(c.kind == KIND && c.name == key.name))
+            .map(|c| ObjectRef {
+                api_version: c.api_version.clone().unwrap_or_else(|| "apps/v1".into()),
+                kind: c.kind.clone(),
+                namespace: c.namespace.clone().unwrap_or_default(),
+                name: c.name.clone(),
+            })
+            .collect()
+    }
+
+    /// Polls the targets' kstatus until all are Current, one Failed, or the timeout.
+    /// Ok: Flux's "Health check passed in …"; Err: why not, naming the objects.
+    async fn wait_healthy(
+        &self,
+        targets: &[ObjectRef],
+        timeout: Duration,
+    ) -> Result<String, String> {
+        let started = tokio::time::Instant::now();
+        let meta = |r: &ObjectRef| {
+            let (group, _) = r.group_version();
+            inventory::ObjMetadata::new(&r.namespace, &r.name, group, &r.kind)
+        };
+        loop {
+            let mut observed = Vec::with_capacity(targets.len());
+            for r in targets {
+                let (status, error) = match self.applier.get(r).await {
+                    Ok(live) => (
+                        Some(health::status_of(live.as_ref(), chrono::Utc::now()).status),
+                        None,
+                    ),
+                    Err(e) => (None, Some(e.to_string())),
+                };
+                observed.push(health::ObservedStatus {
+                    object: meta(r),
+                    status,
+                    error,
+                });
+            }
+            let timed_out = started.elapsed() >= timeout;
+            if health::wait_is_over(&observed, true, &[]) || timed_out {
+                return match health::wait_failure_message(&observed, timed_out, &[]) {
+                    None => Ok(health::health_check_passed_message(started.elapsed())),
+                    Some(failure) => Err(health::health_check_failed_message(
+                        started.elapsed(),
+                        &failure,
+                    )),
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
 /// Flux's finalizer: deleting a Kustomization first garbage-collects what it applied.
 const FINALIZER: &str = "finalizers.fluxcd.io";
 
@@ -752,6 +914,9 @@ impl Reconciler for KustomizationReconciler {
             Err(f) => return self.fail(object, &key, status, generation, f).await,
         };
         drop(workdir);
+        if let Err(f) = self.substitute(&ks, &key.namespace, &mut objects).await {
+            return self.fail(object, &key, status, generation, f).await;
+        }
         label_owner(&mut objects, &key.name, &key.namespace);
         objects.retain(|o| !disabled(o, "kustomize.toolkit.fluxcd.io/reconcile"));
         let desired = digest(&objects, &ks);
@@ -796,6 +961,38 @@ impl Reconciler for KustomizationReconciler {
             applied.changes
         };
         let summary = change_summary(&changes);
+        let targets = self.health_targets(&ks, &key, &status);
+        let health = if targets.is_empty() {
+            None
+        } else {
+            match self.wait_healthy(&targets, timeout_of(&ks)).await {
+                Ok(message) => Some(message),
+                Err(message) => {
+                    let mut failed = status.clone();
+                    let now = chrono::Utc::now();
+                    let mut conds = failed.conditions.take().unwrap_or_default();
+                    conditions::set(
+                        &mut conds,
+                        HEALTHY,
+                        FALSE,
+                        "HealthCheckFailed",
+                        &message,
+                        generation,
+                        now,
+                    );
+                    failed.conditions = Some(conds);
+                    return self
+                        .fail(
+                            object,
+                            &key,
+                            failed,
+                            generation,
+                            Failure::retry("HealthCheckFailed", message),
+                        )
+                        .await;
+                }
+            }
+        };
         status.last_applied_revision = Some(artifact.revision.clone());
         status.observed_generation = generation;
         let message = format!("Applied revision: {}", artifact.revision);
@@ -812,6 +1009,18 @@ impl Reconciler for KustomizationReconciler {
         );
         conditions::remove(&mut conds, RECONCILING);
         conditions::remove(&mut conds, STALLED);
+        match &health {
+            Some(message) => conditions::set(
+                &mut conds,
+                HEALTHY,
+                TRUE,
+                "Succeeded",
+                message,
+                generation,
+                now,
+            ),
+            None => conditions::remove(&mut conds, HEALTHY),
+        }
         status.conditions = Some(conds);
         let status_changed = status != previous_status;
         if status_changed {
