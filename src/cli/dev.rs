@@ -275,6 +275,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             metrics_listen: "127.0.0.1:0".parse()?,
             concurrent: 4,
             requeue_dependency: Duration::from_secs(5),
+            no_cross_namespace_refs: false,
         },
     )
     .await?;

@@ -43,6 +43,9 @@ pub struct Args {
     /// Reconciles in flight per kind.
     #[arg(long, default_value_t = 4)]
     concurrent: usize,
+    /// Refuse references to sources and dependencies in other namespaces.
+    #[arg(long)]
+    no_cross_namespace_refs: bool,
     /// How long a dependent waits before checking a dependency that is not ready.
     #[arg(long, default_value = "30s", value_parser = crate::cli::flux::parse_duration_arg)]
     requeue_dependency: Duration,
@@ -104,6 +107,7 @@ pub(crate) struct ReplicaOptions {
     pub metrics_listen: SocketAddr,
     pub concurrent: usize,
     pub requeue_dependency: Duration,
+    pub no_cross_namespace_refs: bool,
 }
 
 impl Args {
@@ -116,6 +120,7 @@ impl Args {
             metrics_listen: self.metrics_listen,
             concurrent: self.concurrent,
             requeue_dependency: self.requeue_dependency,
+            no_cross_namespace_refs: self.no_cross_namespace_refs,
         }
     }
 }
@@ -183,6 +188,7 @@ pub(crate) async fn start(
             .context("building the artifact HTTP client")?,
         events: EventRecorder::new(client.clone(), kustomization::CONTROLLER, args.id.clone()),
         requeue_dependency: args.requeue_dependency,
+        no_cross_namespace_refs: args.no_cross_namespace_refs,
         last: Default::default(),
     };
     let replica = Replica::start(

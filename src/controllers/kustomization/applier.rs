@@ -370,18 +370,46 @@ impl Applier {
 
     /// Server-side applies `object`. `existing` says whether it existed before, and
     /// in which state; returns what happened and the state it is in now.
+    /// With `recreate`, an object whose immutable fields changed is deleted and
+    /// created again (`spec.force`, `kustomize.toolkit.fluxcd.io/force: enabled`).
     pub async fn apply(
         &self,
         object: &Value,
         existing: &Seen,
+        recreate: bool,
     ) -> Result<(Action, String), ApplyError> {
         let r = ObjectRef::of(object)?;
         let api = self.api(&r).await?;
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let applied = api
-            .patch(&r.name, &params, &Patch::Apply(object))
-            .await
-            .map_err(|e| Self::api_error(&r, e))?;
+        let applied = match api.patch(&r.name, &params, &Patch::Apply(object)).await {
+            Ok(applied) => applied,
+            Err(kube::Error::Api(status))
+                if recreate
+                    && super::stages::is_immutable_error(
+                        Some(status.code),
+                        &status.reason,
+                        &status.message,
+                    ) =>
+            {
+                self.delete(&r).await?;
+                // The old object may linger with finalizers; wait until it is gone.
+                let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+                while self.get(&r).await?.is_some() {
+                    if tokio::time::Instant::now() > deadline {
+                        return Err(ApplyError::Api {
+                            id: r.display(),
+                            message: "timed out waiting for the old object to be deleted".into(),
+                            code: 0,
+                        });
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                api.patch(&r.name, &params, &Patch::Apply(object))
+                    .await
+                    .map_err(|e| Self::api_error(&r, e))?
+            }
+            Err(e) => return Err(Self::api_error(&r, e)),
+        };
         let version = fingerprint(&applied.metadata);
         let action = match existing {
             Seen::Absent | Seen::Unknown => Action::Created,

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::applier::{
     Action, Applier, ApplyError, ObjectRef, Seen, OWNER_NAMESPACE_LABEL, OWNER_NAME_LABEL,
 };
-use super::{health, inventory, substitute};
+use super::{health, inventory, spec_check, substitute};
 use crate::actors::{ObjectKey, ReconcileContext, ReconcileError, ReconcileOutcome, Reconciler};
 use crate::api::kustomize_v1::{
     Kustomization, KustomizationStatus, ResourceInventory, ResourceRef,
@@ -38,6 +38,8 @@ pub struct KustomizationReconciler {
     pub events: EventRecorder,
     /// How long to wait before checking a dependency again (`--requeue-dependency`).
     pub requeue_dependency: Duration,
+    /// `--no-cross-namespace-refs`: sources and dependencies stay in the namespace.
+    pub no_cross_namespace_refs: bool,
     /// Per Kustomization, what its last successful apply did (for cheap no-ops).
     pub last: std::sync::Mutex<std::collections::HashMap<ObjectKey, LastApply>>,
 }
@@ -367,9 +369,21 @@ impl KustomizationReconciler {
                 let r = ObjectRef::of(object)
                     .map_err(|e| Failure::retry("ReconciliationFailed", e.to_string()))?;
                 let before = self.applier.before_apply(&r).await.map_err(apply_failure)?;
+                let policy = inventory::ssa_policy(object);
+                let skip = match policy {
+                    inventory::SsaPolicy::Ignore => true,
+                    inventory::SsaPolicy::IfNotPresent => matches!(before, Seen::Version(_)),
+                    _ => false,
+                };
+                if skip {
+                    inventory.push(inventory_entry(&r));
+                    changes.push((r, Action::Skipped));
+                    continue;
+                }
+                let force = ks.spec.force == Some(true) || inventory::is_force_enabled(object);
                 let (action, version) = self
                     .applier
-                    .apply(object, &before)
+                    .apply(object, &before, force)
                     .await
                     .map_err(apply_failure)?;
                 inventory.push(inventory_entry(&r));
@@ -407,7 +421,10 @@ impl KustomizationReconciler {
                             OWNER_NAMESPACE_LABEL.replace('/', "~1")
                         ),
                     ) == key.namespace;
-                if !owned || disabled(&live, "kustomize.toolkit.fluxcd.io/prune") {
+                if !owned
+                    || inventory::is_prune_disabled(&live)
+                    || inventory::ssa_policy(&live) == inventory::SsaPolicy::Ignore
+                {
                     continue;
                 }
                 let action = self
@@ -883,6 +900,25 @@ impl Reconciler for KustomizationReconciler {
             .map(str::to_owned)
             .or(status.last_handled_reconcile_at);
 
+        let context = spec_check::SpecCheckContext {
+            namespace: key.namespace.clone(),
+            no_cross_namespace_refs: self.no_cross_namespace_refs,
+            ..Default::default()
+        };
+        if let Err(errors) =
+            spec_check::check_spec(object.get("spec").unwrap_or(&Value::Null), &context)
+        {
+            let reason = errors
+                .first()
+                .map(spec_check::SpecError::reason)
+                .unwrap_or("InvalidSpec");
+            let failure = Failure {
+                reason,
+                message: spec_check::spec_errors_message(&errors),
+                stalled: true,
+            };
+            return self.fail(object, &key, status, generation, failure).await;
+        }
         if let Err(message) = self.dependencies_ready(&ks, &key.namespace).await {
             let outcome = self
                 .fail(
