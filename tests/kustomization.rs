@@ -358,6 +358,65 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
         "{out}"
     );
     assert!(out.contains(&revision) && out.contains("True"), "{out}");
+    // The flux CLI's ways of looking at it: tree, export, events, build.
+    let kubeconfig = server.kubeconfig_path();
+    let (ok, out, err) = cli(
+        kubeconfig,
+        &["tree", "kustomization", "apps", "-n", "flux-system"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "Kustomization/flux-system/apps",
+            "├── ConfigMap/apps/settings",
+            "└── Deployment/apps/web"
+        ]
+    );
+    let (ok, out, err) = cli(
+        kubeconfig,
+        &["export", "kustomization", "apps", "-n", "flux-system"],
+    );
+    assert!(ok, "{err}");
+    let exported: Value =
+        serde_yaml_ng::from_str(out.trim_start_matches("---\n")).expect("export is YAML");
+    assert_eq!(exported["spec"]["path"], "./apps");
+    assert!(
+        exported.get("status").is_none() && exported["metadata"].get("uid").is_none(),
+        "{out}"
+    );
+    let (ok, out, err) = cli(
+        kubeconfig,
+        &["events", "--for", "Kustomization/apps", "-n", "flux-system"],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("ReconciliationSucceeded") && out.contains("Deployment/apps/web created"),
+        "{out}"
+    );
+    let path = repo.work.join("apps");
+    let (ok, out, err) = cli(
+        kubeconfig,
+        &[
+            "build",
+            "kustomization",
+            "apps",
+            "--path",
+            path.to_str().expect("utf8"),
+            "-n",
+            "flux-system",
+        ],
+    );
+    assert!(ok, "{err}");
+    let built: Vec<Value> = serde_yaml_ng::Deserializer::from_str(&out)
+        .map(|d| serde::Deserialize::deserialize(d).expect("yaml"))
+        .collect();
+    assert_eq!(built.len(), 2);
+    assert!(
+        built.iter().all(|o| o["metadata"]["namespace"] == "apps"
+            && o["metadata"]["labels"]["kustomize.toolkit.fluxcd.io/name"] == "apps"),
+        "{out}"
+    );
 
     // Phase 3: the image tag changes in Git and the cluster follows.
     repo.write("apps/deployment.yaml", &deployment("nginx:1.27"));

@@ -104,7 +104,11 @@ pub async fn client(global: &GlobalArgs) -> anyhow::Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
-fn api(client: &kube::Client, kind: &FluxKind, namespace: Option<&str>) -> Api<DynamicObject> {
+pub(crate) fn api(
+    client: &kube::Client,
+    kind: &FluxKind,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
     match namespace {
         Some(ns) => Api::namespaced_with(client.clone(), ns, &kind.resource()),
         None => Api::all_with(client.clone(), &kind.resource()),

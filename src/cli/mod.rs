@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod apiserver;
 mod dev;
 pub mod flux;
+mod inspect;
 mod kustomize;
 mod run;
 
@@ -30,6 +31,35 @@ enum Command {
     /// Try the whole GitOps loop on this machine: an embedded API server, one replica,
     /// and a Git repository served locally (default: a bundled example app).
     Dev(dev::Args),
+    /// Export a Flux resource as YAML, ready to commit to Git.
+    Export {
+        #[command(subcommand)]
+        what: NamedKustomization,
+        #[command(flatten)]
+        global: flux::GlobalArgs,
+    },
+    /// Print the objects a Kustomization manages, from its inventory.
+    Tree {
+        #[command(subcommand)]
+        what: NamedKustomization,
+        #[command(flatten)]
+        global: flux::GlobalArgs,
+    },
+    /// Print the events of Flux resources.
+    Events {
+        /// Only events about this object, as Kind/name (e.g. Kustomization/apps).
+        #[arg(long = "for")]
+        for_object: Option<String>,
+        #[command(flatten)]
+        global: flux::GlobalArgs,
+    },
+    /// Build a Kustomization locally with its own settings, as the controller would.
+    Build {
+        #[command(subcommand)]
+        what: BuildCommand,
+        #[command(flatten)]
+        global: flux::GlobalArgs,
+    },
     /// Build kustomizations with the native kustomize engine.
     Kustomize {
         #[command(subcommand)]
@@ -83,6 +113,25 @@ enum GetCommand {
         /// After listing, watch for changes.
         #[arg(short = 'w', long)]
         watch: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum NamedKustomization {
+    /// A Kustomization.
+    #[command(visible_alias = "ks")]
+    Kustomization { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum BuildCommand {
+    /// Build a Kustomization from a local directory.
+    #[command(visible_alias = "ks")]
+    Kustomization {
+        name: String,
+        /// The directory to build (a checkout of the source at spec.path).
+        #[arg(long)]
+        path: std::path::PathBuf,
     },
 }
 
@@ -146,6 +195,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Dev(args) => dev::run(args),
         Command::Kustomize { command } => kustomize::run(command),
+        Command::Export {
+            what: NamedKustomization::Kustomization { name },
+            global,
+        } => block_on(inspect::export(&global, &name)),
+        Command::Tree {
+            what: NamedKustomization::Kustomization { name },
+            global,
+        } => block_on(inspect::tree(&global, &name)),
+        Command::Events { for_object, global } => {
+            block_on(inspect::events(&global, for_object.as_deref()))
+        }
+        Command::Build {
+            what: BuildCommand::Kustomization { name, path },
+            global,
+        } => block_on(inspect::build(&global, &name, &path)),
         Command::Get {
             what:
                 GetCommand::Sources {

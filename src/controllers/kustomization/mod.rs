@@ -8,4 +8,5 @@ pub mod spec_check;
 pub mod stages;
 pub mod substitute;
 
+pub(crate) use reconciler::{inventory_ref, label_owner, overlay};
 pub use reconciler::{KustomizationReconciler, CONTROLLER};

@@ -205,7 +205,7 @@ impl KustomizationReconciler {
 }
 
 /// The Flux overlay a Kustomization's spec asks for.
-fn overlay(ks: &Kustomization) -> ferroflux_kustomize::FluxOverlay {
+pub(crate) fn overlay(ks: &Kustomization) -> ferroflux_kustomize::FluxOverlay {
     let spec = &ks.spec;
     let selector = |s: &crate::api::kustomize_v1::Selector| ferroflux_kustomize::Selector {
         group: s.group.clone().unwrap_or_default(),
@@ -290,7 +290,7 @@ async fn build(ks: &Kustomization, root: PathBuf) -> Result<Vec<Value>, Failure>
 
 /// Labels every object with its owner, as Flux does (prune deletes only objects
 /// that carry them).
-fn label_owner(objects: &mut [Value], name: &str, namespace: &str) {
+pub(crate) fn label_owner(objects: &mut [Value], name: &str, namespace: &str) {
     for object in objects {
         let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
             continue;
@@ -325,7 +325,7 @@ fn inventory_entry(r: &ObjectRef) -> ResourceRef {
 }
 
 /// The object an inventory entry names.
-fn inventory_ref(entry: &ResourceRef) -> Option<ObjectRef> {
+pub(crate) fn inventory_ref(entry: &ResourceRef) -> Option<ObjectRef> {
     let (namespace, rest) = entry.id.split_once('_')?;
     let (rest, kind) = rest.rsplit_once('_')?;
     let (name, group) = rest.rsplit_once('_')?;

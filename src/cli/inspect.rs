@@ -1,0 +1,177 @@
+//! Looking at Kustomizations as the flux CLI does: `export`, `tree`, `events` and
+//! `build` (a local build of a directory with the Kustomization's own settings).
+
+use std::path::Path;
+
+use anyhow::{bail, Context as _};
+use kube::api::{Api, ListParams};
+use serde_json::{json, Map, Value};
+
+use super::flux::{self, GlobalArgs, KUSTOMIZATION};
+use crate::api::kustomize_v1::Kustomization;
+use crate::controllers::kustomization::{inventory_ref, label_owner, overlay};
+
+async fn get_kustomization(global: &GlobalArgs, name: &str) -> anyhow::Result<Value> {
+    let client = flux::client(global).await?;
+    let object = flux::api(&client, &KUSTOMIZATION, Some(&global.namespace))
+        .get(name)
+        .await
+        .with_context(|| {
+            format!(
+                "Kustomization {name} not found in {} namespace",
+                global.namespace
+            )
+        })?;
+    Ok(serde_json::to_value(object)?)
+}
+
+/// `export kustomization NAME`: the object as it would be committed to Git: no
+/// status, no server-set metadata.
+pub async fn export(global: &GlobalArgs, name: &str) -> anyhow::Result<()> {
+    let object = get_kustomization(global, name).await?;
+    print!(
+        "---\n{}",
+        ferroflux_kustomize::to_yaml_stream(&[exportable(&object)])
+    );
+    Ok(())
+}
+
+/// Keeps apiVersion, kind, name, namespace, user labels and annotations, and spec.
+pub fn exportable(object: &Value) -> Value {
+    let mut metadata = Map::new();
+    for field in ["name", "namespace"] {
+        if let Some(v) = object.pointer(&format!("/metadata/{field}")) {
+            metadata.insert(field.into(), v.clone());
+        }
+    }
+    if let Some(labels) = object
+        .pointer("/metadata/labels")
+        .filter(|l| l.as_object().is_some_and(|m| !m.is_empty()))
+    {
+        metadata.insert("labels".into(), labels.clone());
+    }
+    if let Some(Value::Object(annotations)) = object.pointer("/metadata/annotations") {
+        let kept: Map<String, Value> = annotations
+            .iter()
+            .filter(|(k, _)| {
+                k.as_str() != "kubectl.kubernetes.io/last-applied-configuration"
+                    && k.as_str() != "reconcile.fluxcd.io/requestedAt"
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if !kept.is_empty() {
+            metadata.insert("annotations".into(), Value::Object(kept));
+        }
+    }
+    json!({
+        "apiVersion": object["apiVersion"],
+        "kind": object["kind"],
+        "metadata": metadata,
+        "spec": object["spec"],
+    })
+}
+
+/// `tree kustomization NAME`: what it manages, from its inventory.
+pub async fn tree(global: &GlobalArgs, name: &str) -> anyhow::Result<()> {
+    let object = get_kustomization(global, name).await?;
+    let ks: Kustomization = serde_json::from_value(object)?;
+    println!("Kustomization/{}/{name}", global.namespace);
+    let entries = ks
+        .status
+        .and_then(|s| s.inventory)
+        .map(|i| i.entries)
+        .unwrap_or_default();
+    let refs: Vec<_> = entries.iter().filter_map(inventory_ref).collect();
+    for (i, r) in refs.iter().enumerate() {
+        let branch = if i + 1 == refs.len() {
+            "└──"
+        } else {
+            "├──"
+        };
+        println!("{branch} {}", r.display());
+    }
+    Ok(())
+}
+
+/// `events --for Kustomization/NAME`: the events about one object, oldest first.
+pub async fn events(global: &GlobalArgs, target: Option<&str>) -> anyhow::Result<()> {
+    use k8s_openapi::api::core::v1::Event;
+    let client = flux::client(global).await?;
+    let api: Api<Event> = Api::namespaced(client, &global.namespace);
+    let (kind, name) = match target {
+        Some(t) => match t.split_once('/') {
+            Some((kind, name)) => (Some(kind.to_owned()), Some(name.to_owned())),
+            None => bail!("--for takes Kind/name, e.g. Kustomization/apps"),
+        },
+        None => (None, None),
+    };
+    let mut events: Vec<Event> = api
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|e| {
+            kind.as_ref()
+                .is_none_or(|k| e.involved_object.kind.as_ref() == Some(k))
+        })
+        .filter(|e| {
+            name.as_ref()
+                .is_none_or(|n| e.involved_object.name.as_ref() == Some(n))
+        })
+        .collect();
+    let when = |e: &Event| {
+        e.last_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
+            .unwrap_or_default()
+    };
+    events.sort_by_key(when);
+    let mut rows = vec![vec![
+        "LAST SEEN".to_owned(),
+        "TYPE".into(),
+        "REASON".into(),
+        "OBJECT".into(),
+        "MESSAGE".into(),
+    ]];
+    let now = chrono::Utc::now();
+    for e in &events {
+        let age = chrono::DateTime::parse_from_rfc3339(&when(e))
+            .map(|t| {
+                format!(
+                    "{}s",
+                    (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0)
+                )
+            })
+            .unwrap_or_default();
+        rows.push(vec![
+            age,
+            e.type_.clone().unwrap_or_default(),
+            e.reason.clone().unwrap_or_default(),
+            format!(
+                "{}/{}",
+                e.involved_object.kind.clone().unwrap_or_default(),
+                e.involved_object.name.clone().unwrap_or_default()
+            ),
+            e.message.clone().unwrap_or_default().replace('\n', "; "),
+        ]);
+    }
+    print!("{}", flux::render_table(&rows));
+    Ok(())
+}
+
+/// `build kustomization NAME --path DIR`: builds DIR locally with the
+/// Kustomization's overlay, as the controller would, and prints the objects.
+pub async fn build(global: &GlobalArgs, name: &str, path: &Path) -> anyhow::Result<()> {
+    let object = get_kustomization(global, name).await?;
+    let ks: Kustomization = serde_json::from_value(object)?;
+    let root = path
+        .canonicalize()
+        .with_context(|| format!("{} does not exist", path.display()))?;
+    let mut options = ferroflux_kustomize::BuildOptions::flux(&root);
+    options.overlay = Some(overlay(&ks));
+    let mut objects = ferroflux_kustomize::build_dir_with(&root, &options)?;
+    label_owner(&mut objects, name, &global.namespace);
+    print!("{}", ferroflux_kustomize::to_yaml_stream(&objects));
+    Ok(())
+}
