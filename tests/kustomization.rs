@@ -460,6 +460,29 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
         )
         .await
         .expect("scale");
+    // `diff` sees the drift (exit 1) before the controller puts it back.
+    let diff = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+            .args(["diff", "kustomization", "apps", "--path"])
+            .arg(path)
+            .args(["-n", "flux-system", "--kubeconfig"])
+            .arg(server.kubeconfig_path())
+            .output()
+            .expect("ferroflux diff")
+    };
+    let out = diff(&repo.work.join("apps"));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("► Deployment/apps/web drifted"), "{text}");
+    assert!(
+        text.contains("replicas: 5") && text.contains("replicas: 3"),
+        "{text}"
+    );
     let (ok, out, err) = cli(
         server.kubeconfig_path(),
         &["reconcile", "kustomization", "apps", "-n", "flux-system"],
@@ -472,6 +495,13 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
         .spec
         .and_then(|s| s.replicas);
     assert_eq!(replicas, Some(3), "drift corrected");
+    let out = diff(&repo.work.join("apps"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "no differences left: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     // Phase 5: the manifest is deleted from Git and the Deployment is pruned.
     repo.remove("apps/deployment.yaml");

@@ -175,3 +175,142 @@ pub async fn build(global: &GlobalArgs, name: &str, path: &Path) -> anyhow::Resu
     print!("{}", ferroflux_kustomize::to_yaml_stream(&objects));
     Ok(())
 }
+
+/// Metadata the API server manages, left out of a comparison.
+fn comparable(object: &Value) -> Value {
+    let mut object = object.clone();
+    if let Some(map) = object.as_object_mut() {
+        map.remove("status");
+    }
+    if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
+        for field in [
+            "managedFields",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "uid",
+        ] {
+            metadata.remove(field);
+        }
+    }
+    // Secret values are never printed.
+    if object["kind"] == "Secret" {
+        for field in ["data", "stringData"] {
+            if let Some(Value::Object(values)) = object.get_mut(field) {
+                for value in values.values_mut() {
+                    *value = json!("***");
+                }
+            }
+        }
+    }
+    object
+}
+
+/// A line diff of two texts (longest common subsequence): `-` lines only in
+/// `before`, `+` lines only in `after`.
+fn line_diff(before: &str, after: &str) -> Vec<String> {
+    let a: Vec<&str> = before.lines().collect();
+    let b: Vec<&str> = after.lines().collect();
+    let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for i in (0..a.len()).rev() {
+        for j in (0..b.len()).rev() {
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j, mut out) = (0, 0, Vec::new());
+    while i < a.len() || j < b.len() {
+        if i < a.len() && j < b.len() && a[i] == b[j] {
+            i += 1;
+            j += 1;
+        } else if j < b.len() && (i == a.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
+            out.push(format!("+ {}", b[j]));
+            j += 1;
+        } else {
+            out.push(format!("- {}", a[i]));
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `diff kustomization NAME --path DIR`: what applying DIR would change, one line
+/// per object (created, drifted, deleted) and a diff for drifted ones. Returns
+/// whether there is any difference.
+pub async fn diff(global: &GlobalArgs, name: &str, path: &Path) -> anyhow::Result<bool> {
+    use crate::controllers::kustomization::applier::{Applier, ObjectRef};
+    let object = get_kustomization(global, name).await?;
+    let ks: Kustomization = serde_json::from_value(object)?;
+    let root = path
+        .canonicalize()
+        .with_context(|| format!("{} does not exist", path.display()))?;
+    let mut options = ferroflux_kustomize::BuildOptions::flux(&root);
+    options.overlay = Some(overlay(&ks));
+    let mut objects = ferroflux_kustomize::build_dir_with(&root, &options)?;
+    label_owner(&mut objects, name, &global.namespace);
+    let client = flux::client(global).await?;
+    let applier = Applier::new(client);
+    let mut changed = false;
+    let mut built = std::collections::HashSet::new();
+    for object in &objects {
+        let r = ObjectRef::of(object)?;
+        built.insert((r.kind.clone(), r.namespace.clone(), r.name.clone()));
+        let live = applier.get(&r).await?;
+        let Some(live) = live else {
+            println!("► {} created", r.display());
+            changed = true;
+            continue;
+        };
+        let would_be = applier.dry_run(object).await?;
+        let (before, after) = (comparable(&live), comparable(&would_be));
+        if before != after {
+            changed = true;
+            println!("► {} drifted", r.display());
+            let before = ferroflux_kustomize::to_yaml_stream(&[before]);
+            let after = ferroflux_kustomize::to_yaml_stream(&[after]);
+            for line in line_diff(&before, &after) {
+                println!("  {line}");
+            }
+        }
+    }
+    if ks.spec.prune {
+        let entries = ks
+            .status
+            .and_then(|s| s.inventory)
+            .map(|i| i.entries)
+            .unwrap_or_default();
+        for r in entries.iter().filter_map(inventory_ref) {
+            if !built.contains(&(r.kind.clone(), r.namespace.clone(), r.name.clone())) {
+                println!("► {} deleted", r.display());
+                changed = true;
+            }
+        }
+    }
+    Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_diff_marks_only_what_changed() {
+        let before = "a: 1\nb: 2\nc: 3\n";
+        let after = "a: 1\nb: 5\nc: 3\nd: 4\n";
+        assert_eq!(line_diff(before, after), ["- b: 2", "+ b: 5", "+ d: 4"]);
+    }
+
+    #[test]
+    fn secrets_are_masked_and_server_fields_ignored() {
+        let secret = json!({"kind": "Secret", "metadata": {"name": "s", "resourceVersion": "7", "uid": "u"},
+            "data": {"password": "c2VjcmV0"}, "status": {}});
+        let shown = comparable(&secret);
+        assert_eq!(shown["data"]["password"], "***");
+        assert!(
+            shown["metadata"].get("resourceVersion").is_none() && shown.get("status").is_none()
+        );
+    }
+}

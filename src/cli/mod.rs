@@ -60,6 +60,14 @@ enum Command {
         #[command(flatten)]
         global: flux::GlobalArgs,
     },
+    /// Show what applying a local directory would change, as a Kustomization would
+    /// apply it. Exits 0 with no differences, 1 with differences, 2 or more on errors.
+    Diff {
+        #[command(subcommand)]
+        what: BuildCommand,
+        #[command(flatten)]
+        global: flux::GlobalArgs,
+    },
     /// Build kustomizations with the native kustomize engine.
     Kustomize {
         #[command(subcommand)]
@@ -210,6 +218,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             what: BuildCommand::Kustomization { name, path },
             global,
         } => block_on(inspect::build(&global, &name, &path)),
+        Command::Diff {
+            what: BuildCommand::Kustomization { name, path },
+            global,
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            match runtime.block_on(inspect::diff(&global, &name, &path)) {
+                Ok(false) => Ok(ExitCode::SUCCESS),
+                Ok(true) => Ok(ExitCode::from(1)),
+                Err(e) => {
+                    eprintln!("✗ {e:#}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
         Command::Get {
             what:
                 GetCommand::Sources {

@@ -419,6 +419,19 @@ impl Applier {
         Ok((action, version))
     }
 
+    /// What the API server would make of `object` if it were applied now (a
+    /// server-side dry run), without changing anything.
+    pub async fn dry_run(&self, object: &Value) -> Result<Value, ApplyError> {
+        let r = ObjectRef::of(object)?;
+        let api = self.api(&r).await?;
+        let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+        let result = api
+            .patch(&r.name, &params, &Patch::Apply(object))
+            .await
+            .map_err(|e| Self::api_error(&r, e))?;
+        serde_json::to_value(result).map_err(|e| ApplyError::Invalid(e.to_string()))
+    }
+
     /// What is known of `r` before applying it: from the watch when it has listed
     /// the kind, else from a read.
     pub async fn before_apply(&self, r: &ObjectRef) -> Result<Seen, ApplyError> {
