@@ -745,3 +745,121 @@ async fn dependencies_substitution_failing_health_and_broken_manifests() {
         Some("green")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_service_account_is_confined_to_its_namespace() {
+    let (server, client) = cluster(Config::default()).await;
+    let create = |resource: ApiResource, namespace: Option<&'static str>, manifest: Value| {
+        let client = client.clone();
+        async move {
+            let api: Api<DynamicObject> = match namespace {
+                Some(ns) => Api::namespaced_with(client, ns, &resource),
+                None => Api::all_with(client, &resource),
+            };
+            api.create(
+                &PostParams::default(),
+                &serde_json::from_value(manifest).expect("object"),
+            )
+            .await
+            .expect("create");
+        }
+    };
+    let core = |kind: &str, plural: &str| {
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", kind), plural)
+    };
+    for ns in ["team-a", "team-b"] {
+        create(
+            core("Namespace", "namespaces"),
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await;
+    }
+    create(
+        core("ServiceAccount", "serviceaccounts"),
+        Some("team-a"),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tenant"}}),
+    )
+    .await;
+    create(
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "RoleBinding"), "rolebindings"),
+        Some("team-a"),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "tenant-edit"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": "team-a"}]}),
+    )
+    .await;
+
+    let repo = TestRepo::new("tenants");
+    repo.write("own/kustomization.yaml", "resources:\n- cm.yaml\n");
+    repo.write(
+        "own/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: mine\n  namespace: team-a\n",
+    );
+    repo.write("other/kustomization.yaml", "resources:\n- cm.yaml\n");
+    repo.write(
+        "other/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: intruder\n  namespace: team-b\n",
+    );
+    repo.commit("tenants");
+    let daemon = GitDaemon::start(repo.base.path());
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    apply_flux(
+        &client,
+        &git_resource(),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "tenants", "namespace": "flux-system"},
+        "spec": {"interval": "10m", "url": daemon.url("tenants.git"), "ref": {"branch": "main"}}}),
+    )
+    .await;
+    let team_a: Api<DynamicObject> = Api::namespaced_with(client.clone(), "team-a", &ks_resource());
+    for (name, path) in [("own", "./own"), ("other", "./other")] {
+        team_a
+            .patch(name, &PatchParams::apply("kubectl"), &Patch::Apply(json!({
+                "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                "metadata": {"name": name, "namespace": "team-a"},
+                "spec": {"interval": "10m", "path": path, "prune": true, "serviceAccountName": "tenant",
+                    "sourceRef": {"kind": "GitRepository", "name": "tenants", "namespace": "flux-system"}}})))
+            .await
+            .expect("tenant Kustomization");
+    }
+    let get = |name: &'static str| {
+        let api = team_a.clone();
+        async move { serde_json::to_value(api.get(name).await.ok()?).ok() }
+    };
+    poll("the tenant's own namespace applied", || async {
+        ready(&get("own").await?).filter(|(s, _, _)| s == "True")
+    })
+    .await;
+    let (_, _, message) = poll("the other namespace refused", || async {
+        ready(&get("other").await?).filter(|(s, _, _)| s == "False")
+    })
+    .await;
+    assert!(
+        message.contains("forbidden") || message.contains("Forbidden"),
+        "{message}"
+    );
+    assert!(
+        message.contains("ConfigMap/team-b/intruder"),
+        "the refused object is named: {message}"
+    );
+    let team_b: Api<ConfigMap> = Api::namespaced(client.clone(), "team-b");
+    assert!(
+        team_b.get_opt("intruder").await.expect("get").is_none(),
+        "nothing applied beyond the account's rights"
+    );
+    let mine: Api<ConfigMap> = Api::namespaced(client.clone(), "team-a");
+    let applied = mine.get("mine").await.expect("applied as the tenant");
+    let managers: Vec<String> = applied
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        managers.contains(&"kustomize-controller".to_owned()),
+        "{managers:?}"
+    );
+}

@@ -266,7 +266,10 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     .await?;
 
     let running = super::run::start(
-        client.clone(),
+        server
+            .client_config()
+            .await
+            .context("the API server's client configuration")?,
         &super::run::ReplicaOptions {
             id: "dev-0".into(),
             storage_path: args.state_dir.join("storage"),
@@ -276,6 +279,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             concurrent: 4,
             requeue_dependency: Duration::from_secs(5),
             no_cross_namespace_refs: false,
+            default_service_account: None,
         },
     )
     .await?;

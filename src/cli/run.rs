@@ -43,6 +43,9 @@ pub struct Args {
     /// Reconciles in flight per kind.
     #[arg(long, default_value_t = 4)]
     concurrent: usize,
+    /// The service account Kustomizations that name none are applied as (impersonated).
+    #[arg(long)]
+    default_service_account: Option<String>,
     /// Refuse references to sources and dependencies in other namespaces.
     #[arg(long)]
     no_cross_namespace_refs: bool,
@@ -56,7 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(serve(args))
 }
 
-async fn client(args: &Args) -> anyhow::Result<kube::Client> {
+async fn client_config(args: &Args) -> anyhow::Result<kube::Config> {
     let options = kube::config::KubeConfigOptions {
         context: args.context.clone(),
         ..Default::default()
@@ -81,13 +84,13 @@ async fn client(args: &Args) -> anyhow::Result<kube::Client> {
         http::header::USER_AGENT,
         http::HeaderValue::from_str(&agent).context("replica id in the User-Agent")?,
     ));
-    Ok(kube::Client::try_from(config)?)
+    Ok(config)
 }
 
 async fn serve(args: Args) -> anyhow::Result<ExitCode> {
     crate::cli::init_logging();
-    let client = client(&args).await?;
-    let running = start(client, &args.replica_options()).await?;
+    let config = client_config(&args).await?;
+    let running = start(config, &args.replica_options()).await?;
     println!(
         "► replica {} running: metrics on http://{}, artifacts on http://{}",
         args.id, running.metrics_addr, running.artifacts_addr
@@ -108,6 +111,7 @@ pub(crate) struct ReplicaOptions {
     pub concurrent: usize,
     pub requeue_dependency: Duration,
     pub no_cross_namespace_refs: bool,
+    pub default_service_account: Option<String>,
 }
 
 impl Args {
@@ -121,6 +125,7 @@ impl Args {
             concurrent: self.concurrent,
             requeue_dependency: self.requeue_dependency,
             no_cross_namespace_refs: self.no_cross_namespace_refs,
+            default_service_account: self.default_service_account.clone(),
         }
     }
 }
@@ -149,9 +154,10 @@ impl RunningReplica {
 /// Starts one controller replica: telemetry, the artifact server, the reconcilers of
 /// every kind and the watches that feed them.
 pub(crate) async fn start(
-    client: kube::Client,
+    config: kube::Config,
     args: &ReplicaOptions,
 ) -> anyhow::Result<RunningReplica> {
+    let client = kube::Client::try_from(config.clone()).context("creating the API client")?;
     let metrics = crate::telemetry::install_recorder()?;
     let readiness = crate::telemetry::Readiness::default();
     let (metrics_addr, telemetry) =
@@ -189,6 +195,9 @@ pub(crate) async fn start(
         events: EventRecorder::new(client.clone(), kustomization::CONTROLLER, args.id.clone()),
         requeue_dependency: args.requeue_dependency,
         no_cross_namespace_refs: args.no_cross_namespace_refs,
+        config,
+        default_service_account: args.default_service_account.clone(),
+        impersonated: Default::default(),
         last: Default::default(),
     };
     let replica = Replica::start(

@@ -250,16 +250,26 @@ impl Tracker {
     }
 }
 
+/// Discovered kinds: (apiVersion, kind) → the API resource and whether namespaced.
+type KindCache = HashMap<(String, String), (ApiResource, bool)>;
+
 /// Applies and deletes objects of any kind, discovering each kind once.
 pub struct Applier {
+    /// Who applies: the controller, or a tenant's service account it impersonates.
     client: kube::Client,
-    kinds: Mutex<HashMap<(String, String), (ApiResource, bool)>>,
+    /// Who watches managed objects: always the controller.
+    watch_client: kube::Client,
+    kinds: Arc<Mutex<KindCache>>,
     pub tracker: Arc<Tracker>,
-    watches: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    watches: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Drop for Applier {
     fn drop(&mut self) {
+        // Views made by `impersonating` share the watches; the last one stops them.
+        if Arc::strong_count(&self.watches) > 1 {
+            return;
+        }
         if let Ok(watches) = self.watches.lock() {
             for watch in watches.iter() {
                 watch.abort();
@@ -271,10 +281,24 @@ impl Drop for Applier {
 impl Applier {
     pub fn new(client: kube::Client) -> Self {
         Self {
+            watch_client: client.clone(),
             client,
-            kinds: Mutex::new(HashMap::new()),
+            kinds: Arc::new(Mutex::new(HashMap::new())),
             tracker: Arc::new(Tracker::default()),
-            watches: Mutex::new(Vec::new()),
+            watches: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    /// The same applier acting as another identity (`client` impersonates a
+    /// service account): what it may do is what that account may do. Discovery,
+    /// and the watches of managed objects, stay shared.
+    pub fn impersonating(&self, client: kube::Client) -> Self {
+        Self {
+            client,
+            watch_client: self.watch_client.clone(),
+            kinds: self.kinds.clone(),
+            tracker: self.tracker.clone(),
+            watches: self.watches.clone(),
         }
     }
 
@@ -318,7 +342,7 @@ impl Applier {
             let watch = tokio::spawn(
                 self.tracker
                     .clone()
-                    .follow(self.client.clone(), resource.clone()),
+                    .follow(self.watch_client.clone(), resource.clone()),
             );
             if let Ok(mut watches) = self.watches.lock() {
                 watches.push(watch);

@@ -38,6 +38,12 @@ pub struct KustomizationReconciler {
     pub events: EventRecorder,
     /// How long to wait before checking a dependency again (`--requeue-dependency`).
     pub requeue_dependency: Duration,
+    /// The controller's own client configuration, the base of impersonating ones.
+    pub config: kube::Config,
+    /// `--default-service-account`: the account of Kustomizations that name none.
+    pub default_service_account: Option<String>,
+    /// Clients impersonating service accounts, by `system:serviceaccount:NS:NAME`.
+    pub impersonated: std::sync::Mutex<std::collections::HashMap<String, kube::Client>>,
     /// `--no-cross-namespace-refs`: sources and dependencies stay in the namespace.
     pub no_cross_namespace_refs: bool,
     /// Per Kustomization, what its last successful apply did (for cheap no-ops).
@@ -355,6 +361,7 @@ impl KustomizationReconciler {
     /// Applies in stages and prunes what the old inventory had and the new lacks.
     async fn apply_all(
         &self,
+        applier: &Applier,
         ks: &Kustomization,
         objects: Vec<Value>,
         old_inventory: &[ResourceRef],
@@ -368,7 +375,7 @@ impl KustomizationReconciler {
             for object in &stage {
                 let r = ObjectRef::of(object)
                     .map_err(|e| Failure::retry("ReconciliationFailed", e.to_string()))?;
-                let before = self.applier.before_apply(&r).await.map_err(apply_failure)?;
+                let before = applier.before_apply(&r).await.map_err(apply_failure)?;
                 let policy = inventory::ssa_policy(object);
                 let skip = match policy {
                     inventory::SsaPolicy::Ignore => true,
@@ -381,8 +388,7 @@ impl KustomizationReconciler {
                     continue;
                 }
                 let force = ks.spec.force == Some(true) || inventory::is_force_enabled(object);
-                let (action, version) = self
-                    .applier
+                let (action, version) = applier
                     .apply(object, &before, force)
                     .await
                     .map_err(apply_failure)?;
@@ -395,7 +401,7 @@ impl KustomizationReconciler {
                 .iter()
                 .filter(|o| text(o, "/kind") == "CustomResourceDefinition")
             {
-                self.wait_established(object, ks).await?;
+                self.wait_established(applier, object, ks).await?;
             }
         }
         if ks.spec.prune {
@@ -408,7 +414,7 @@ impl KustomizationReconciler {
                 let Some(r) = inventory_ref(entry) else {
                     continue;
                 };
-                let live = self.applier.get(&r).await.unwrap_or(None);
+                let live = applier.get(&r).await.unwrap_or(None);
                 let Some(live) = live else { continue };
                 let owned = text(
                     &live,
@@ -427,8 +433,7 @@ impl KustomizationReconciler {
                 {
                     continue;
                 }
-                let action = self
-                    .applier
+                let action = applier
                     .delete(&r)
                     .await
                     .map_err(|e| Failure::retry("PruneFailed", e.to_string()))?;
@@ -442,12 +447,17 @@ impl KustomizationReconciler {
         })
     }
 
-    async fn wait_established(&self, crd: &Value, ks: &Kustomization) -> Result<(), Failure> {
+    async fn wait_established(
+        &self,
+        applier: &Applier,
+        crd: &Value,
+        ks: &Kustomization,
+    ) -> Result<(), Failure> {
         let r = ObjectRef::of(crd)
             .map_err(|e| Failure::retry("ReconciliationFailed", e.to_string()))?;
         let deadline = tokio::time::Instant::now() + timeout_of(ks);
         loop {
-            let live = self.applier.get(&r).await.map_err(apply_failure)?;
+            let live = applier.get(&r).await.map_err(apply_failure)?;
             let established = live
                 .as_ref()
                 .and_then(|l| l.pointer("/status/conditions"))
@@ -587,7 +597,12 @@ impl KustomizationReconciler {
     }
 
     /// Deletes what the inventory lists when a pruning Kustomization is deleted.
-    async fn finalize(&self, ks: &Kustomization, key: &ObjectKey) -> Result<(), ReconcileError> {
+    async fn finalize(
+        &self,
+        applier: &Applier,
+        ks: &Kustomization,
+        key: &ObjectKey,
+    ) -> Result<(), ReconcileError> {
         let inventory = ks
             .status
             .as_ref()
@@ -605,11 +620,11 @@ impl KustomizationReconciler {
                 let Some(r) = inventory_ref(entry) else {
                     continue;
                 };
-                if let Ok(Some(live)) = self.applier.get(&r).await {
+                if let Ok(Some(live)) = applier.get(&r).await {
                     if disabled(&live, "kustomize.toolkit.fluxcd.io/prune") {
                         continue;
                     }
-                    self.applier
+                    applier
                         .delete(&r)
                         .await
                         .map_err(|e| ReconcileError::new("PruneFailed", e.to_string()))?;
@@ -643,6 +658,44 @@ impl KustomizationReconciler {
             .await
             .map(|_| ())
             .map_err(|e| ReconcileError::new("FinalizerFailed", e.to_string()))
+    }
+}
+
+impl KustomizationReconciler {
+    /// Who applies for `ks`: its service account (`spec.serviceAccountName`, else
+    /// `--default-service-account`) impersonated, so it gets no more than that
+    /// account's rights; the controller itself when there is none.
+    fn applier_for(&self, ks: &Kustomization, namespace: &str) -> Result<Applier, Failure> {
+        let account = ks
+            .spec
+            .service_account_name
+            .clone()
+            .filter(|a| !a.is_empty())
+            .or_else(|| self.default_service_account.clone());
+        let Some(account) = account else {
+            return Ok(self.applier.impersonating(self.client.clone()));
+        };
+        let user = format!("system:serviceaccount:{namespace}:{account}");
+        let cached = self
+            .impersonated
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&user).cloned());
+        let client = match cached {
+            Some(client) => client,
+            None => {
+                let mut config = self.config.clone();
+                config.auth_info.impersonate = Some(user.clone());
+                let client = kube::Client::try_from(config).map_err(|e| {
+                    Failure::retry("ReconciliationFailed", format!("impersonating {user}: {e}"))
+                })?;
+                if let Ok(mut cache) = self.impersonated.lock() {
+                    cache.insert(user, client.clone());
+                }
+                client
+            }
+        };
+        Ok(self.applier.impersonating(client))
     }
 }
 
@@ -768,6 +821,7 @@ impl KustomizationReconciler {
     /// Ok: Flux's "Health check passed in …"; Err: why not, naming the objects.
     async fn wait_healthy(
         &self,
+        applier: &Applier,
         targets: &[ObjectRef],
         timeout: Duration,
     ) -> Result<String, String> {
@@ -779,7 +833,7 @@ impl KustomizationReconciler {
         loop {
             let mut observed = Vec::with_capacity(targets.len());
             for r in targets {
-                let (status, error) = match self.applier.get(r).await {
+                let (status, error) = match applier.get(r).await {
                     Ok(live) => (
                         Some(health::status_of(live.as_ref(), chrono::Utc::now()).status),
                         None,
@@ -868,8 +922,17 @@ impl Reconciler for KustomizationReconciler {
                 return ReconcileOutcome::Stalled(ReconcileError::new("InvalidSpec", e.to_string()))
             }
         };
+        let applier = match self.applier_for(&ks, &key.namespace) {
+            Ok(applier) => applier,
+            Err(f) => {
+                let status = ks.status.clone().unwrap_or_default();
+                return self
+                    .fail(object, &key, status, ks.metadata.generation, f)
+                    .await;
+            }
+        };
         if object.pointer("/metadata/deletionTimestamp").is_some() {
-            return match self.finalize(&ks, &key).await {
+            return match self.finalize(&applier, &ks, &key).await {
                 Ok(()) => ReconcileOutcome::Ready {
                     requeue_after: None,
                 },
@@ -967,7 +1030,7 @@ impl Reconciler for KustomizationReconciler {
                     && last
                         .versions
                         .iter()
-                        .all(|(r, v)| self.applier.tracker.seen(r) == Seen::Version(v.clone()))
+                        .all(|(r, v)| applier.tracker.seen(r) == Seen::Version(v.clone()))
             })
         });
         let changes = if unchanged {
@@ -978,7 +1041,10 @@ impl Reconciler for KustomizationReconciler {
                 .as_ref()
                 .map(|i| i.entries.clone())
                 .unwrap_or_default();
-            let applied = match self.apply_all(&ks, objects, &old_inventory, &key).await {
+            let applied = match self
+                .apply_all(&applier, &ks, objects, &old_inventory, &key)
+                .await
+            {
                 Ok(applied) => applied,
                 Err(f) => return self.fail(object, &key, status, generation, f).await,
             };
@@ -1001,7 +1067,7 @@ impl Reconciler for KustomizationReconciler {
         let health = if targets.is_empty() {
             None
         } else {
-            match self.wait_healthy(&targets, timeout_of(&ks)).await {
+            match self.wait_healthy(&applier, &targets, timeout_of(&ks)).await {
                 Ok(message) => Some(message),
                 Err(message) => {
                     let mut failed = status.clone();
