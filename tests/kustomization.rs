@@ -495,6 +495,20 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
         .spec
         .and_then(|s| s.replicas);
     assert_eq!(replicas, Some(3), "drift corrected");
+    let managers: Vec<String> = deployments
+        .get("web")
+        .await
+        .expect("web")
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert!(
+        !managers.contains(&"kubectl".to_owned()),
+        "kubectl's fields are taken over: {managers:?}"
+    );
     let out = diff(&repo.work.join("apps"));
     assert_eq!(
         out.status.code(),

@@ -125,6 +125,18 @@ impl ObjectRef {
     }
 }
 
+/// Field ownership kubectl records when it writes without server-side apply.
+fn is_kubectl_update(
+    entry: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry,
+) -> bool {
+    let manager = entry.manager.as_deref().unwrap_or_default();
+    entry.operation.as_deref() == Some("Update")
+        && (manager == "kubectl"
+            || manager == "kubectl-client-side-apply"
+            || manager == "kubectl-edit"
+            || manager == "before-first-apply")
+}
+
 /// What the managed-object watches last saw of an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {
@@ -433,6 +445,34 @@ impl Applier {
                     .map_err(|e| Self::api_error(&r, e))?
             }
             Err(e) => return Err(Self::api_error(&r, e)),
+        };
+        // Fields kubectl wrote (client-side apply, edit, scale) are taken over, as
+        // Flux does: drop kubectl's field ownership, then apply again, so the next
+        // `kubectl apply` cannot quietly revert what Git says.
+        let applied = if applied
+            .metadata
+            .managed_fields
+            .iter()
+            .flatten()
+            .any(is_kubectl_update)
+        {
+            let kept: Vec<_> = applied
+                .metadata
+                .managed_fields
+                .iter()
+                .flatten()
+                .filter(|m| !is_kubectl_update(m))
+                .cloned()
+                .collect();
+            let patch = serde_json::json!({"metadata": {"managedFields": kept}});
+            api.patch(&r.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(|e| Self::api_error(&r, e))?;
+            api.patch(&r.name, &params, &Patch::Apply(object))
+                .await
+                .map_err(|e| Self::api_error(&r, e))?
+        } else {
+            applied
         };
         let version = fingerprint(&applied.metadata);
         let action = match existing {
