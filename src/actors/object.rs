@@ -191,6 +191,12 @@ impl<R: Reconciler> ObjectState<R> {
                 tracing::warn!(object = %key, failures = self.failures, retry_in = ?delay, %error, "reconcile failed");
                 self.arm_timer(myself, delay, ReconcileReason::Backoff);
             }
+            ReconcileOutcome::RetryAfter(error, delay) => {
+                self.failures = self.failures.saturating_add(1);
+                self.ready = false;
+                tracing::warn!(object = %key, failures = self.failures, retry_in = ?delay, %error, "reconcile failed");
+                self.arm_timer(myself, delay, ReconcileReason::Backoff);
+            }
             ReconcileOutcome::Stalled(error) => {
                 self.ready = false;
                 self.stalled = true;
@@ -217,7 +223,7 @@ impl<R: Reconciler> ObjectState<R> {
 fn outcome_label(outcome: &ReconcileOutcome) -> &'static str {
     match outcome {
         ReconcileOutcome::Ready { .. } => "success",
-        ReconcileOutcome::Transient(_) => "transient",
+        ReconcileOutcome::Transient(_) | ReconcileOutcome::RetryAfter(..) => "transient",
         ReconcileOutcome::Stalled(_) => "stalled",
     }
 }

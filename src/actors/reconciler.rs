@@ -100,6 +100,8 @@ pub enum ReconcileOutcome {
     Ready { requeue_after: Option<Duration> },
     /// Retry with per-object exponential backoff (capped).
     Transient(ReconcileError),
+    /// A failure to retry after a fixed delay (Flux's `spec.retryInterval`).
+    RetryAfter(ReconcileError, Duration),
     /// The spec cannot succeed as written: no retry until the spec changes.
     Stalled(ReconcileError),
 }

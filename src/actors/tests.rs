@@ -107,7 +107,16 @@ impl Reconciler for Fake {
         let outcome = if object.pointer("/spec/stall") == Some(&json!(true)) {
             ReconcileOutcome::Stalled(ReconcileError::new("InvalidSpec", "stalled on purpose"))
         } else if nth < spec_u64(object, "failTimes") {
-            ReconcileOutcome::Transient(ReconcileError::new("FetchFailed", "transient on purpose"))
+            match object.pointer("/spec/retryMillis").and_then(Value::as_u64) {
+                Some(ms) => ReconcileOutcome::RetryAfter(
+                    ReconcileError::new("FetchFailed", "retry on purpose"),
+                    Duration::from_millis(ms),
+                ),
+                None => ReconcileOutcome::Transient(ReconcileError::new(
+                    "FetchFailed",
+                    "transient on purpose",
+                )),
+            }
         } else {
             if object.pointer("/spec/publish") == Some(&json!(true)) {
                 ctx.publish_artifact_changed();
@@ -271,6 +280,40 @@ async fn object_reconciles_when_applied_and_then_on_its_interval() {
     }
     let snapshot = inspect(&replica, &key).await.expect("actor runs");
     assert!(snapshot.ready && !snapshot.stalled && snapshot.failures == 0);
+    replica.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fixed_retry_interval_is_kept_instead_of_backing_off() {
+    let (replica, probe) = start(vec![("Kustomization", fast_config(4))], None).await;
+    let key = ObjectKey::new("Kustomization", "apps", "fixed");
+    replica
+        .router
+        .send_message(RouterMsg::Applied(object(
+            "Kustomization",
+            "apps",
+            "fixed",
+            1,
+            json!({"interval": "1h", "failTimes": 3, "retryMillis": 60}),
+        )))
+        .unwrap();
+    eventually("three failures then a success", || {
+        probe.calls_for(&key).len() >= 4
+    })
+    .await;
+    let calls = probe.calls_for(&key);
+    assert_eq!(
+        calls.iter().map(|c| c.failures).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+    for pair in calls.windows(2) {
+        let gap = pair[1].at - pair[0].at;
+        // Exponential backoff here would be 20, 40, 80 ms; the fixed delay is 60 ms each.
+        assert!(
+            gap >= Duration::from_millis(58),
+            "retried after {gap:?}, not after the fixed 60ms"
+        );
+    }
     replica.shutdown().await;
 }
 

@@ -560,9 +560,19 @@ impl KustomizationReconciler {
             .await;
         let error = ReconcileError::new(failure.reason, failure.message);
         if failure.stalled {
-            ReconcileOutcome::Stalled(error)
-        } else {
-            ReconcileOutcome::Transient(error)
+            return ReconcileOutcome::Stalled(error);
+        }
+        // Flux retries a failed Kustomization after spec.retryInterval, which
+        // defaults to spec.interval.
+        let retry = object
+            .pointer("/spec/retryInterval")
+            .or_else(|| object.pointer("/spec/interval"))
+            .and_then(Value::as_str)
+            .and_then(|d| crate::actors::parse_duration(d).ok())
+            .filter(|d| !d.is_zero());
+        match retry {
+            Some(delay) => ReconcileOutcome::RetryAfter(error, delay),
+            None => ReconcileOutcome::Transient(error),
         }
     }
 
@@ -584,13 +594,23 @@ impl KustomizationReconciler {
             let Ok(Some(dep)) = api.get_opt(&dependency.name).await else {
                 return Err(not_ready());
             };
-            let status = dep.status.unwrap_or_default();
+            let status = dep.status.clone().unwrap_or_default();
             let ready = status
                 .conditions
                 .as_deref()
                 .is_some_and(|c| conditions::is_true(c, READY));
             if !ready || status.observed_generation != dep.metadata.generation {
                 return Err(not_ready());
+            }
+            // Ready at an older revision than its source has now is not ready yet:
+            // it is about to apply the new one.
+            if let Ok(artifact) = self.source_artifact(&dep, &dep_namespace).await {
+                if status.last_applied_revision.as_deref() != Some(artifact.revision.as_str()) {
+                    return Err(format!(
+                        "dependency '{dep_namespace}/{}' revision is not up to date",
+                        dependency.name
+                    ));
+                }
             }
         }
         Ok(())
@@ -993,9 +1013,9 @@ impl Reconciler for KustomizationReconciler {
                 )
                 .await;
             return match outcome {
-                ReconcileOutcome::Transient(_) => ReconcileOutcome::Ready {
-                    requeue_after: Some(self.requeue_dependency),
-                },
+                ReconcileOutcome::Transient(e) | ReconcileOutcome::RetryAfter(e, _) => {
+                    ReconcileOutcome::RetryAfter(e, self.requeue_dependency)
+                }
                 other => other,
             };
         }
