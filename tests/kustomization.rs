@@ -449,17 +449,33 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
     );
 
     // Phase 4: `kubectl scale --replicas=5` is drift; the next reconcile puts 3 back.
-    deployments
-        .patch(
-            "web",
-            &PatchParams {
-                field_manager: Some("kubectl".into()),
-                ..Default::default()
-            },
-            &Patch::Merge(json!({"spec": {"replicas": 5}})),
-        )
-        .await
-        .expect("scale");
+    let scaled = std::process::Command::new("kubectl")
+        .args([
+            "scale",
+            "deployment/web",
+            "--replicas=5",
+            "-n",
+            "apps",
+            "--kubeconfig",
+        ])
+        .arg(server.kubeconfig_path())
+        .output()
+        .expect("kubectl is installed (a missing tool is a failure)");
+    assert!(
+        scaled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&scaled.stderr)
+    );
+    assert_eq!(
+        deployments
+            .get("web")
+            .await
+            .expect("web")
+            .spec
+            .and_then(|s| s.replicas),
+        Some(5),
+        "kubectl scaled it"
+    );
     // `diff` sees the drift (exit 1) before the controller puts it back.
     let diff = |path: &std::path::Path| {
         std::process::Command::new(env!("CARGO_BIN_EXE_ferroflux"))
