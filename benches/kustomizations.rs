@@ -11,10 +11,9 @@ mod testutil;
 
 use std::time::{Duration, Instant};
 
-use ferroflux_apiserver::{ApiServer, Config};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use ferroflux_apiserver::Config;
 use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
+    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
 };
 use serde_json::{json, Value};
 
@@ -39,35 +38,14 @@ fn main() {
 
 async fn run(n: usize) {
     let audit = tempfile::NamedTempFile::new().expect("audit");
-    let server = ApiServer::start(Config {
-        audit_log: Some(audit.path().to_path_buf()),
-        ..Config::default()
-    })
-    .await
-    .expect("server");
-    let client = server.client().await.expect("client");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in ferroflux::api::all_crds() {
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .expect("crd");
-    }
-    let namespaces: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("", "v1", "Namespace"),
-            "namespaces",
-        ),
-    );
-    for ns in ["flux-system", "apps"] {
-        namespaces
-            .create(
-                &PostParams::default(),
-                &serde_json::from_value(json!({"metadata": {"name": ns}})).expect("ns"),
-            )
-            .await
-            .expect("namespace");
-    }
+    let (server, client) = replica::flux_cluster(
+        Config {
+            audit_log: Some(audit.path().to_path_buf()),
+            ..Config::default()
+        },
+        &["flux-system", "apps"],
+    )
+    .await;
     let repo = testutil::TestRepo::new("fleet");
     for i in 0..n {
         repo.write(&format!("apps/app-{i}/app.yaml"), &app(i));

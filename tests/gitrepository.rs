@@ -12,37 +12,16 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ferroflux_apiserver::{ApiServer, Config};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
-use replica::{cli, poll, ready, start_replica};
+use ferroflux_apiserver::Config;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use replica::{cli, flux_cluster, poll, ready, start_replica};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use testutil::{GitDaemon, GitHttpServer, HttpAuth, TestRepo};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn git_repository_lifecycle() {
-    let server = ApiServer::start(Config::default()).await.expect("server");
-    let client = server.client().await.expect("client");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in ferroflux::api::all_crds() {
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .expect("install crd");
-    }
-    let namespaces: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("", "v1", "Namespace"),
-            "namespaces",
-        ),
-    );
-    namespaces
-        .create(&PostParams::default(), &serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "flux-system"}})).expect("ns"))
-        .await
-        .expect("namespace");
+    let (server, client) = flux_cluster(Config::default(), &["flux-system"]).await;
 
     let repo = TestRepo::new("podinfo");
     repo.write(

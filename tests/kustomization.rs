@@ -12,11 +12,10 @@ mod testutil;
 use ferroflux_apiserver::{ApiServer, Config};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use replica::{cli, poll, ready, start_replica};
+use replica::{cli, flux_cluster, poll, ready, start_replica};
 use serde_json::{json, Value};
 use testutil::{GitDaemon, TestRepo};
 
@@ -32,32 +31,7 @@ const SETTINGS: &str =
 
 /// An API server with the Flux CRDs and the namespaces the tests use.
 async fn cluster(config: Config) -> (ApiServer, kube::Client) {
-    let server = ApiServer::start(config).await.expect("server");
-    let client = server.client().await.expect("client");
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in ferroflux::api::all_crds() {
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .expect("install crd");
-    }
-    let namespaces: Api<DynamicObject> = Api::all_with(
-        client.clone(),
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("", "v1", "Namespace"),
-            "namespaces",
-        ),
-    );
-    for ns in ["flux-system", "apps"] {
-        let object = serde_json::from_value(
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-        )
-        .expect("namespace");
-        namespaces
-            .create(&PostParams::default(), &object)
-            .await
-            .expect("namespace");
-    }
-    (server, client)
+    flux_cluster(config, &["flux-system", "apps"]).await
 }
 
 fn ks_resource() -> ApiResource {

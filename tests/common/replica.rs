@@ -7,7 +7,39 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
+use ferroflux_apiserver::{ApiServer, Config};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use serde_json::{json, Value};
+
+/// An embedded API server with the Flux CRDs installed and `namespaces` created.
+pub async fn flux_cluster(config: Config, namespaces: &[&str]) -> (ApiServer, kube::Client) {
+    let server = ApiServer::start(config).await.expect("server");
+    let client = server.client().await.expect("client");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in ferroflux::api::all_crds() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("install crd");
+    }
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("", "v1", "Namespace"),
+            "namespaces",
+        ),
+    );
+    for ns in namespaces {
+        let object = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .expect("namespace");
+        api.create(&PostParams::default(), &object)
+            .await
+            .expect("namespace");
+    }
+    (server, client)
+}
 
 pub struct Replica(Child);
 
