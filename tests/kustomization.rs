@@ -867,3 +867,128 @@ async fn a_tenant_service_account_is_confined_to_its_namespace() {
         "{managers:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sops_encrypted_secrets_are_decrypted_with_the_age_key_and_refused_without_it() {
+    let (server, client) = cluster(Config::default()).await;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/sops");
+    let read = |name: &str| std::fs::read_to_string(fixtures.join(name)).expect("fixture");
+    let repo = TestRepo::new("secure");
+    repo.write("secure/secret.enc.yaml", &read("secret.enc.yaml"));
+    repo.write("secure/db.enc.env", &read("db.enc.env"));
+    repo.write(
+        "secure/kustomization.yaml",
+        "resources:\n- secret.enc.yaml\nsecretGenerator:\n- name: db\n  namespace: apps\n  envs:\n  - db.enc.env\n",
+    );
+    repo.commit("encrypted");
+    let daemon = GitDaemon::start(repo.base.path());
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), "flux-system");
+    secrets
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "sops-age"}, "stringData": {"age.agekey": read("age.agekey")}}))
+                .expect("secret"),
+        )
+        .await
+        .expect("decryption key");
+    apply_flux(
+        &client,
+        &git_resource(),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "secure", "namespace": "flux-system"},
+        "spec": {"interval": "10m", "url": daemon.url("secure.git"), "ref": {"branch": "main"}}}),
+    )
+    .await;
+    let kustomization = |name: &str, decryption: Option<Value>| {
+        let mut spec = json!({"interval": "10m", "path": "./secure", "prune": true,
+            "sourceRef": {"kind": "GitRepository", "name": "secure"}});
+        if let Some(d) = decryption {
+            spec["decryption"] = d;
+        }
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name, "namespace": "flux-system"}, "spec": spec})
+    };
+    // Without decryption configured, the encrypted Secret is refused.
+    apply_flux(&client, &ks_resource(), kustomization("plain", None)).await;
+    let kustomizations: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &ks_resource());
+    let get = |name: &'static str| {
+        let api = kustomizations.clone();
+        async move { serde_json::to_value(api.get(name).await.ok()?).ok() }
+    };
+    let (_, reason, message) = poll("the encrypted Secret refused", || async {
+        ready(&get("plain").await?).filter(|(s, r, _)| s == "False" && r != "ArtifactFailed")
+    })
+    .await;
+    assert_eq!(reason, "DecryptionFailed", "{message}");
+    assert!(
+        message.contains("is SOPS encrypted, configuring decryption is required"),
+        "{message}"
+    );
+    let apps: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "apps");
+    assert!(
+        apps.get_opt("app-secret").await.expect("get").is_none(),
+        "nothing encrypted is applied"
+    );
+
+    // With the age key, the Secret and the Secret generated from the dotenv file are
+    // applied decrypted.
+    apply_flux(
+        &client,
+        &ks_resource(),
+        kustomization(
+            "secure",
+            Some(json!({"provider": "sops", "secretRef": {"name": "sops-age"}})),
+        ),
+    )
+    .await;
+    poll("decrypted and applied", || async {
+        ready(&get("secure").await?).filter(|(s, _, _)| s == "True")
+    })
+    .await;
+    let secret = apps.get("app-secret").await.expect("the Secret");
+    let value = |s: &k8s_openapi::api::core::v1::Secret, key: &str| {
+        s.data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| String::from_utf8_lossy(&v.0).into_owned())
+    };
+    assert_eq!(value(&secret, "password").as_deref(), Some("hunter2"));
+    assert!(secret
+        .metadata
+        .annotations
+        .unwrap_or_default()
+        .keys()
+        .all(|k| !k.contains("sops")));
+    let generated = apps
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+        .into_iter()
+        .find(|s| {
+            s.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("db-"))
+        })
+        .expect("the generated Secret");
+    assert_eq!(value(&generated, "PASSWORD").as_deref(), Some("s3cret"));
+    // Decrypted values appear nowhere in status or events.
+    let status = get("secure").await.expect("secure")["status"].to_string();
+    assert!(!status.contains("hunter2") && !status.contains("s3cret"));
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(client.clone(), "flux-system");
+    let all_events = serde_json::to_string(
+        &events
+            .list(&Default::default())
+            .await
+            .expect("events")
+            .items,
+    )
+    .expect("json");
+    assert!(!all_events.contains("hunter2") && !all_events.contains("s3cret"));
+}

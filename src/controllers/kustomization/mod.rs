@@ -4,6 +4,7 @@ pub mod applier;
 pub mod health;
 pub mod inventory;
 mod reconciler;
+pub mod sops;
 pub mod spec_check;
 pub mod stages;
 pub mod substitute;

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::applier::{
     Action, Applier, ApplyError, ObjectRef, Seen, OWNER_NAMESPACE_LABEL, OWNER_NAME_LABEL,
 };
-use super::{health, inventory, spec_check, substitute};
+use super::{health, inventory, sops, spec_check, substitute};
 use crate::actors::{ObjectKey, ReconcileContext, ReconcileError, ReconcileOutcome, Reconciler};
 use crate::api::kustomize_v1::{
     Kustomization, KustomizationStatus, ResourceInventory, ResourceRef,
@@ -719,6 +719,98 @@ impl KustomizationReconciler {
     }
 }
 
+/// The age keys text of a decryption Secret, parsed (off the async runtime's threads
+/// is fine: it is quick).
+fn parse_identities(keys: &[String]) -> std::result::Result<Vec<sops::AgeIdentity>, String> {
+    let mut identities = Vec::new();
+    for text in keys {
+        // Never echo key material: the error says which kind of problem only.
+        identities.extend(sops::AgeIdentity::parse_all(text).map_err(|e| e.to_string())?);
+    }
+    Ok(identities)
+}
+
+/// Decrypts sops values nested in built Secrets; refuses encrypted objects when no
+/// decryption is configured, naming the object.
+fn decrypt_objects(objects: &mut [Value], keys: Option<&[String]>) -> Result<(), Failure> {
+    match keys {
+        None => {
+            if let Some(encrypted) = objects.iter().find(|o| sops::is_encrypted(o)) {
+                let meta = inventory::ObjMetadata::from_object(encrypted)
+                    .map_err(|e| Failure::retry("DecryptionFailed", e.to_string()))?;
+                return Err(Failure::retry(
+                    "DecryptionFailed",
+                    super::stages::encrypted_secret_error(&meta),
+                ));
+            }
+            Ok(())
+        }
+        Some(keys) => {
+            let identities =
+                parse_identities(keys).map_err(|e| Failure::retry("DecryptionFailed", e))?;
+            for object in objects.iter_mut() {
+                if sops::is_encrypted(object) {
+                    sops::decrypt_document(object, &identities)
+                        .map_err(|e| Failure::retry("DecryptionFailed", e.to_string()))?;
+                }
+                sops::decrypt_secret_values(object, &identities)
+                    .map_err(|e| Failure::retry("DecryptionFailed", e.to_string()))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+impl KustomizationReconciler {
+    /// The age keys of `spec.decryption` (Secret values whose key ends in `.agekey`),
+    /// or `None` without decryption.
+    async fn decryption_keys(
+        &self,
+        ks: &Kustomization,
+        namespace: &str,
+    ) -> Result<Option<Vec<String>>, Failure> {
+        let Some(decryption) = &ks.spec.decryption else {
+            return Ok(None);
+        };
+        if decryption.provider != "sops" {
+            return Err(Failure {
+                reason: "DecryptionFailed",
+                message: format!("unsupported decryption provider '{}'", decryption.provider),
+                stalled: true,
+            });
+        }
+        let Some(secret_ref) = &decryption.secret_ref else {
+            return Ok(Some(Vec::new()));
+        };
+        let api: Api<k8s_openapi::api::core::v1::Secret> =
+            Api::namespaced(self.client.clone(), namespace);
+        let secret = api.get_opt(&secret_ref.name).await.map_err(|e| {
+            Failure::retry(
+                "DecryptionFailed",
+                format!("cannot get decryption Secret '{}': {e}", secret_ref.name),
+            )
+        })?;
+        let Some(secret) = secret else {
+            return Err(Failure::retry(
+                "DecryptionFailed",
+                format!(
+                    "decryption Secret '{namespace}/{}' not found",
+                    secret_ref.name
+                ),
+            ));
+        };
+        Ok(Some(
+            secret
+                .data
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| k.ends_with(".agekey"))
+                .map(|(_, v)| String::from_utf8_lossy(&v.0).into_owned())
+                .collect(),
+        ))
+    }
+}
+
 /// Flux's health condition, present when the Kustomization waits for something.
 const HEALTHY: &str = "Healthy";
 
@@ -1028,11 +1120,33 @@ impl Reconciler for KustomizationReconciler {
             Ok(dir) => dir,
             Err(f) => return self.fail(object, &key, status, generation, f).await,
         };
+        let identities = match self.decryption_keys(&ks, &key.namespace).await {
+            Ok(identities) => identities,
+            Err(f) => return self.fail(object, &key, status, generation, f).await,
+        };
+        if let Some(identities) = &identities {
+            let root = workdir.path().to_path_buf();
+            let identities = identities.clone();
+            let decrypted = tokio::task::spawn_blocking(move || {
+                let identities = parse_identities(&identities)?;
+                sops::decrypt_tree(&root, &identities)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r);
+            if let Err(message) = decrypted {
+                let f = Failure::retry("DecryptionFailed", message);
+                return self.fail(object, &key, status, generation, f).await;
+            }
+        }
         let mut objects = match build(&ks, workdir.path().to_path_buf()).await {
             Ok(objects) => objects,
             Err(f) => return self.fail(object, &key, status, generation, f).await,
         };
         drop(workdir);
+        if let Err(f) = decrypt_objects(&mut objects, identities.as_deref()) {
+            return self.fail(object, &key, status, generation, f).await;
+        }
         if let Err(f) = self.substitute(&ks, &key.namespace, &mut objects).await {
             return self.fail(object, &key, status, generation, f).await;
         }
