@@ -541,6 +541,23 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
         "what is still in Git stays"
     );
 
+    // Suspended, it is left alone; resumed, it reconciles again.
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &["suspend", "kustomization", "apps", "-n", "flux-system"],
+    );
+    assert!(ok, "{out}\n{err}");
+    let (ok, _, err) = cli(
+        server.kubeconfig_path(),
+        &["reconcile", "kustomization", "apps", "-n", "flux-system"],
+    );
+    assert!(!ok && err.contains("resource is suspended"), "{err}");
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &["resume", "kustomization", "apps", "-n", "flux-system"],
+    );
+    assert!(ok, "{out}\n{err}");
+
     // Deleting the Kustomization garbage-collects what it applied (prune: true).
     kustomizations
         .delete("apps", &Default::default())
