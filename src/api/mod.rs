@@ -381,7 +381,14 @@ mod tests {
     /// Run with FERROFLUX_UPDATE_CRDS=1 to rewrite them.
     #[test]
     fn crd_files_match_the_rust_types() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+        // crds/ for `kubectl apply`, and the same files in the Helm chart.
+        for dir in ["crds", "helm/ferroflux/crds"] {
+            check_crd_dir(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(dir));
+        }
+    }
+
+    fn check_crd_dir(dir: &std::path::Path) {
+        let dir = dir.to_path_buf();
         let update = std::env::var_os("FERROFLUX_UPDATE_CRDS").is_some_and(|v| v == "1");
         let crds = all_crds();
         let mut expected_files: Vec<String> = Vec::new();
@@ -410,8 +417,10 @@ mod tests {
         on_disk.sort();
         expected_files.sort();
         assert_eq!(
-            on_disk, expected_files,
-            "crds/ holds exactly one file per kind"
+            on_disk,
+            expected_files,
+            "{} holds exactly one file per kind",
+            dir.display()
         );
     }
 

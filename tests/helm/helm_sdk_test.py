@@ -555,3 +555,59 @@ def test_install_waits_for_readiness(helm_config: helm.Config, kube: KubeClient)
         assert kube.get(ns_path("apps/v1", "deployments", fullname(release))) is None
     finally:
         helm_config.uninstall(release, ignore_not_found=True, timeout=ACTION_TIMEOUT)
+
+
+FERROFLUX_CHART = Path(__file__).resolve().parents[2] / "helm" / "ferroflux"
+
+
+def test_ferroflux_chart_renders_and_installs(helm_config: helm.Config, kube: KubeClient) -> None:
+    """The chart that installs ferroflux: CRDs, RBAC, a StatefulSet with stable
+    identities, a headless Service for Raft, a Service for artifacts, a PDB."""
+    with helm.Chart.load(FERROFLUX_CHART) as chart:
+        assert chart.name == "ferroflux"
+        crd_files = sorted(crd["name"] for crd in chart.crds)
+        assert "crds/kustomize.toolkit.fluxcd.io_kustomizations.yaml" in crd_files
+        assert len(crd_files) == 13
+        manifests = chart.render(
+            {"replicas": 5, "extraArgs": ["--no-cross-namespace-refs"]},
+            name="ff",
+            namespace="flux-system",
+            revision=1,
+            is_upgrade=False,
+        )
+        prefix = "ferroflux/templates/"
+        statefulset = helm.values_from_yaml(manifests[prefix + "statefulset.yaml"])
+        assert statefulset["spec"]["replicas"] == 5
+        assert statefulset["spec"]["serviceName"] == "ff-headless"
+        args = statefulset["spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args[0] == "run" and "--id=$(POD_NAME)" in args
+        assert "--storage-adv-addr=$(POD_NAME).ff-headless.flux-system.svc:9090" in args
+        assert args[-1] == "--no-cross-namespace-refs"
+        services = [s for s in manifests[prefix + "services.yaml"].split("\n---\n") if s.strip()]
+        headless = helm.values_from_yaml(services[0])
+        assert headless["spec"]["clusterIP"] == "None"
+        assert {p["name"] for p in headless["spec"]["ports"]} == {"raft", "artifacts"}
+        pdb = helm.values_from_yaml(manifests[prefix + "pdb.yaml"])
+        assert pdb["spec"]["maxUnavailable"] == 1
+        assert manifests[prefix + "servicemonitor.yaml"].strip() == "", "off by default"
+
+    release = new_release_name("ferroflux")
+    namespace = "ferroflux-chart"
+    try:
+        installed = run_cancellable(
+            helm_config.install,
+            FERROFLUX_CHART,
+            release,
+            {"replicas": 3},
+            namespace=namespace,
+            create_namespace=True,
+            timeout=ACTION_TIMEOUT,
+        )
+        assert installed["status"] == "deployed"
+        statefulset = kube.get(ns_path("apps/v1", "statefulsets", release, namespace=namespace))
+        assert statefulset is not None and statefulset["spec"]["replicas"] == 3
+        assert kube.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions/kustomizations.kustomize.toolkit.fluxcd.io")
+        assert kube.get(ns_path("policy/v1", "poddisruptionbudgets", release, namespace=namespace))
+        assert kube.get(f"/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/{release}")
+    finally:
+        helm_config.uninstall(release, ignore_not_found=True, timeout=ACTION_TIMEOUT)
