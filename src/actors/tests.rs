@@ -843,6 +843,14 @@ async fn concurrency_is_bounded_per_kind() {
         probe.calls.lock().unwrap().len() == 4
     })
     .await;
+    // The other actors may still be starting under load: wait until every object
+    // waits its turn, then check that none got past the bound meanwhile.
+    eventually_async("every other object queued", || async {
+        let repos = kind_stats(&replica, "GitRepository").await;
+        let kustomizations = kind_stats(&replica, "Kustomization").await;
+        repos.scheduler.queued == 7 && kustomizations.scheduler.queued == 9
+    })
+    .await;
     let (repos, kustomizations) = (
         kind_stats(&replica, "GitRepository").await,
         kind_stats(&replica, "Kustomization").await,
@@ -854,6 +862,11 @@ async fn concurrency_is_bounded_per_kind() {
             kustomizations.scheduler.queued
         ),
         (1, 9)
+    );
+    assert_eq!(
+        probe.calls.lock().unwrap().len(),
+        4,
+        "no reconcile beyond the bounds started"
     );
     open_gate.send(true).unwrap();
     eventually("all reconciled", || probe.completed().len() == 20).await;
