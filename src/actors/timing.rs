@@ -223,4 +223,34 @@ mod tests {
         assert_eq!(backoff_delay(20, min, max), max);
         assert_eq!(backoff_delay(u32::MAX, min, max), max);
     }
+
+    #[test]
+    fn every_form_go_accepts_parses() {
+        assert_eq!(parse_duration("10m").unwrap(), secs(600));
+        assert_eq!(parse_duration("1m30s").unwrap(), secs(90));
+        assert_eq!(parse_duration("1h").unwrap(), secs(3600));
+        assert_eq!(parse_duration("1h30m").unwrap(), secs(5400));
+        assert_eq!(parse_duration("1.5h").unwrap(), secs(5400));
+        assert_eq!(parse_duration("300ms").unwrap(), Duration::from_millis(300));
+        assert_eq!(parse_duration("2m0s").unwrap(), secs(120));
+        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
+        assert_eq!(parse_duration("+5s").unwrap(), secs(5));
+        assert_eq!(parse_duration(".5s").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("1.s").unwrap(), secs(1));
+        assert_eq!(parse_duration("10us").unwrap(), Duration::from_micros(10));
+        assert_eq!(
+            parse_duration("10\u{b5}s").unwrap(),
+            Duration::from_micros(10)
+        );
+        assert_eq!(
+            parse_duration("10\u{3bc}s").unwrap(),
+            Duration::from_micros(10)
+        );
+        assert_eq!(parse_duration("7ns").unwrap(), Duration::from_nanos(7));
+        assert_eq!(
+            parse_duration("1h1m1s1ms").unwrap(),
+            Duration::from_millis(3_661_001)
+        );
+        assert_eq!(parse_duration("0.1s").unwrap(), Duration::from_millis(100));
+    }
 }

@@ -49,146 +49,10 @@ pub const TERMINAL_ERROR_MESSAGE: &str =
 // Go durations
 // ---------------------------------------------------------------------------------
 
-/// Why `time.ParseDuration` refused a string; the messages are Go's.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum DurationError {
-    #[error("time: invalid duration {}", go_quote(.0))]
-    Invalid(String),
-    #[error("time: missing unit in duration {}", go_quote(.0))]
-    MissingUnit(String),
-    #[error("time: unknown unit {} in duration {}", go_quote(.unit), go_quote(.input))]
-    UnknownUnit { unit: String, input: String },
-    /// Go accepts `-1s`; a Kustomization interval cannot be negative, and
-    /// `std::time::Duration` cannot hold one.
-    #[error("time: negative duration {} is not allowed", go_quote(.0))]
-    Negative(String),
-}
-
 const NANOS_PER_MICRO: u64 = 1_000;
 const NANOS_PER_MILLI: u64 = 1_000_000;
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 const NANOS_PER_MINUTE: u64 = 60 * NANOS_PER_SECOND;
-const NANOS_PER_HOUR: u64 = 60 * NANOS_PER_MINUTE;
-/// Go durations are int64 nanoseconds.
-const MAX_GO_DURATION_NANOS: u64 = i64::MAX as u64;
-
-fn unit_nanos(unit: &str) -> Option<u64> {
-    match unit {
-        "ns" => Some(1),
-        // Go accepts the ASCII `us`, MICRO SIGN and GREEK SMALL LETTER MU.
-        "us" | "\u{b5}s" | "\u{3bc}s" => Some(NANOS_PER_MICRO),
-        "ms" => Some(NANOS_PER_MILLI),
-        "s" => Some(NANOS_PER_SECOND),
-        "m" => Some(NANOS_PER_MINUTE),
-        "h" => Some(NANOS_PER_HOUR),
-        _ => None,
-    }
-}
-
-/// Parses a duration the way Go's `time.ParseDuration` does (`1m30s`, `1.5h`,
-/// `300ms`, `0`), so that every value Flux accepts means the same here.
-pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
-    let invalid = || DurationError::Invalid(input.to_owned());
-    let mut rest = input;
-    let mut negative = false;
-    if let Some(first) = rest.chars().next() {
-        if first == '-' || first == '+' {
-            negative = first == '-';
-            rest = &rest[1..];
-        }
-    }
-    if rest == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if rest.is_empty() {
-        return Err(invalid());
-    }
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        let bytes = rest.as_bytes();
-        if !(bytes[0] == b'.' || bytes[0].is_ascii_digit()) {
-            return Err(invalid());
-        }
-        // Integer part; overflow is an error as in Go.
-        let int_len = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
-        let mut whole: u64 = 0;
-        for digit in &bytes[..int_len] {
-            whole = whole
-                .checked_mul(10)
-                .and_then(|w| w.checked_add(u64::from(digit - b'0')))
-                .filter(|w| *w <= MAX_GO_DURATION_NANOS)
-                .ok_or_else(invalid)?;
-        }
-        rest = &rest[int_len..];
-        // Fraction part: digits beyond what fits are ignored, as Go does.
-        let mut fraction: u64 = 0;
-        let mut scale: f64 = 1.0;
-        let mut fraction_len = 0;
-        let mut has_dot = false;
-        if rest.starts_with('.') {
-            has_dot = true;
-            rest = &rest[1..];
-            let digits = rest.bytes().take_while(|b| b.is_ascii_digit()).count();
-            let mut overflowed = false;
-            for digit in rest.bytes().take(digits) {
-                if overflowed {
-                    continue;
-                }
-                match fraction
-                    .checked_mul(10)
-                    .and_then(|f| f.checked_add(u64::from(digit - b'0')))
-                {
-                    Some(next) if next <= MAX_GO_DURATION_NANOS => {
-                        fraction = next;
-                        scale *= 10.0;
-                    }
-                    _ => overflowed = true,
-                }
-            }
-            fraction_len = digits;
-            rest = &rest[digits..];
-        }
-        if int_len == 0 && (!has_dot || fraction_len == 0) {
-            return Err(invalid());
-        }
-        let unit_len = rest
-            .char_indices()
-            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
-            .map(|(i, _)| i)
-            .unwrap_or(rest.len());
-        if unit_len == 0 {
-            return Err(DurationError::MissingUnit(input.to_owned()));
-        }
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let nanos = unit_nanos(unit).ok_or_else(|| DurationError::UnknownUnit {
-            unit: unit.to_owned(),
-            input: input.to_owned(),
-        })?;
-        if whole > (1u64 << 63) / nanos {
-            return Err(invalid());
-        }
-        let mut value = whole * nanos;
-        if fraction > 0 {
-            // Float arithmetic on purpose: Go rounds the fraction the same way.
-            value += (fraction as f64 * (nanos as f64 / scale)) as u64;
-            if value > 1u64 << 63 {
-                return Err(invalid());
-            }
-        }
-        total = total
-            .checked_add(value)
-            .filter(|t| *t <= 1u64 << 63)
-            .ok_or_else(invalid)?;
-    }
-    if total > MAX_GO_DURATION_NANOS {
-        return Err(invalid());
-    }
-    if negative && total > 0 {
-        return Err(DurationError::Negative(input.to_owned()));
-    }
-    Ok(Duration::from_nanos(total))
-}
 
 /// Formats a duration as Go's `Duration.String()` does (`5m0s`, `1h0m0s`, `1.5s`,
 /// `250ms`): Flux puts these in user-facing messages such as "with a timeout of 5m0s".
@@ -230,25 +94,6 @@ fn with_fraction(value: u64, precision: u32) -> String {
     }
     let digits = format!("{fraction:0width$}", width = precision as usize);
     format!("{whole}.{}", digits.trim_end_matches('0'))
-}
-
-/// `strconv.Quote` for the plain strings that end up in duration errors.
-fn go_quote(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// How long apply and health checks may take: `spec.timeout`, else the interval
@@ -573,7 +418,7 @@ pub fn check_duration_text(field: &str, text: &str) -> Result<Duration, SpecErro
             },
         ));
     }
-    parse_go_duration(text).map_err(|e| {
+    crate::actors::parse_duration(text).map_err(|e| {
         SpecError::new(
             field,
             SpecProblem::BadDuration {
@@ -938,93 +783,6 @@ mod tests {
     }
 
     #[test]
-    fn go_durations_flux_users_write_parse() {
-        assert_eq!(parse_go_duration("10m").unwrap(), secs(600));
-        assert_eq!(parse_go_duration("1m30s").unwrap(), secs(90));
-        assert_eq!(parse_go_duration("1h").unwrap(), secs(3600));
-        assert_eq!(parse_go_duration("1h30m").unwrap(), secs(5400));
-        assert_eq!(parse_go_duration("1.5h").unwrap(), secs(5400));
-        assert_eq!(
-            parse_go_duration("300ms").unwrap(),
-            Duration::from_millis(300)
-        );
-        assert_eq!(parse_go_duration("2m0s").unwrap(), secs(120));
-        assert_eq!(parse_go_duration("0").unwrap(), Duration::ZERO);
-        assert_eq!(parse_go_duration("+5s").unwrap(), secs(5));
-        assert_eq!(
-            parse_go_duration(".5s").unwrap(),
-            Duration::from_millis(500)
-        );
-        assert_eq!(parse_go_duration("1.s").unwrap(), secs(1));
-        assert_eq!(
-            parse_go_duration("10us").unwrap(),
-            Duration::from_micros(10)
-        );
-        assert_eq!(
-            parse_go_duration("10\u{b5}s").unwrap(),
-            Duration::from_micros(10)
-        );
-        assert_eq!(
-            parse_go_duration("10\u{3bc}s").unwrap(),
-            Duration::from_micros(10)
-        );
-        assert_eq!(parse_go_duration("7ns").unwrap(), Duration::from_nanos(7));
-        assert_eq!(
-            parse_go_duration("1h1m1s1ms").unwrap(),
-            Duration::from_millis(3_661_001)
-        );
-        assert_eq!(
-            parse_go_duration("0.1s").unwrap(),
-            Duration::from_millis(100)
-        );
-    }
-
-    #[test]
-    fn go_duration_errors_have_go_messages() {
-        assert_eq!(
-            parse_go_duration("").unwrap_err().to_string(),
-            "time: invalid duration \"\""
-        );
-        assert_eq!(
-            parse_go_duration("abc").unwrap_err().to_string(),
-            "time: invalid duration \"abc\""
-        );
-        assert_eq!(
-            parse_go_duration("10").unwrap_err().to_string(),
-            "time: missing unit in duration \"10\""
-        );
-        assert_eq!(
-            parse_go_duration("1d").unwrap_err().to_string(),
-            "time: unknown unit \"d\" in duration \"1d\""
-        );
-        assert_eq!(
-            parse_go_duration("1hx").unwrap_err().to_string(),
-            "time: unknown unit \"hx\" in duration \"1hx\""
-        );
-        assert!(matches!(
-            parse_go_duration(".s"),
-            Err(DurationError::Invalid(_))
-        ));
-        assert!(matches!(
-            parse_go_duration("1m "),
-            Err(DurationError::UnknownUnit { .. })
-        ));
-        assert!(matches!(
-            parse_go_duration("-1s"),
-            Err(DurationError::Negative(_))
-        ));
-        assert!(matches!(
-            parse_go_duration("3000000h"),
-            Err(DurationError::Invalid(_))
-        ));
-        assert!(matches!(
-            parse_go_duration("9223372036854775808ns"),
-            Err(DurationError::Invalid(_))
-        ));
-        assert_eq!(parse_go_duration("-0").unwrap(), Duration::ZERO);
-    }
-
-    #[test]
     fn durations_format_like_go() {
         assert_eq!(format_go_duration(Duration::ZERO), "0s");
         assert_eq!(format_go_duration(secs(300)), "5m0s");
@@ -1047,7 +805,10 @@ mod tests {
         );
         // Round trip for the values users write.
         for text in ["1m30s", "10m0s", "1h0m0s", "2.5s", "100ms"] {
-            assert_eq!(format_go_duration(parse_go_duration(text).unwrap()), text);
+            assert_eq!(
+                format_go_duration(crate::actors::parse_duration(text).unwrap()),
+                text
+            );
         }
     }
 
@@ -1168,7 +929,10 @@ mod tests {
         );
         // Matches the pattern but overflows Go's int64 nanoseconds.
         let err = check_duration_text("spec.interval", "9999999999h").unwrap_err();
-        assert!(err.to_string().contains("time: invalid duration"), "{err}");
+        assert!(
+            err.to_string().contains("spec.interval") && err.to_string().contains("too long"),
+            "{err}"
+        );
     }
 
     #[test]
