@@ -160,9 +160,13 @@ pub async fn events(global: &GlobalArgs, target: Option<&str>) -> anyhow::Result
     Ok(())
 }
 
-/// `build kustomization NAME --path DIR`: builds DIR locally with the
-/// Kustomization's overlay, as the controller would, and prints the objects.
-pub async fn build(global: &GlobalArgs, name: &str, path: &Path) -> anyhow::Result<()> {
+/// The Kustomization `name`, and what it would apply if its source held `path`:
+/// built with its overlay and labelled as the controller labels.
+async fn build_locally(
+    global: &GlobalArgs,
+    name: &str,
+    path: &Path,
+) -> anyhow::Result<(Kustomization, Vec<Value>)> {
     let object = get_kustomization(global, name).await?;
     let ks: Kustomization = serde_json::from_value(object)?;
     let root = path
@@ -172,6 +176,13 @@ pub async fn build(global: &GlobalArgs, name: &str, path: &Path) -> anyhow::Resu
     options.overlay = Some(overlay(&ks));
     let mut objects = ferroflux_kustomize::build_dir_with(&root, &options)?;
     label_owner(&mut objects, name, &global.namespace);
+    Ok((ks, objects))
+}
+
+/// `build kustomization NAME --path DIR`: builds DIR locally with the
+/// Kustomization's overlay, as the controller would, and prints the objects.
+pub async fn build(global: &GlobalArgs, name: &str, path: &Path) -> anyhow::Result<()> {
+    let (_, objects) = build_locally(global, name, path).await?;
     print!("{}", ferroflux_kustomize::to_yaml_stream(&objects));
     Ok(())
 }
@@ -243,15 +254,7 @@ fn line_diff(before: &str, after: &str) -> Vec<String> {
 /// whether there is any difference.
 pub async fn diff(global: &GlobalArgs, name: &str, path: &Path) -> anyhow::Result<bool> {
     use crate::controllers::kustomization::applier::{Applier, ObjectRef};
-    let object = get_kustomization(global, name).await?;
-    let ks: Kustomization = serde_json::from_value(object)?;
-    let root = path
-        .canonicalize()
-        .with_context(|| format!("{} does not exist", path.display()))?;
-    let mut options = ferroflux_kustomize::BuildOptions::flux(&root);
-    options.overlay = Some(overlay(&ks));
-    let mut objects = ferroflux_kustomize::build_dir_with(&root, &options)?;
-    label_owner(&mut objects, name, &global.namespace);
+    let (ks, objects) = build_locally(global, name, path).await?;
     let client = flux::client(global).await?;
     let applier = Applier::new(client);
     let mut changed = false;

@@ -117,19 +117,8 @@ fn set_field(map: &mut Map<String, Value>, field: &str, value: &str) {
 mod tests {
     use super::*;
     use crate::fieldspecs_builtin::default_config;
+    use crate::testutil::resmap;
     use serde_json::json;
-
-    fn resmap(objects: Value) -> ResMap {
-        let mut map = ResMap::new();
-        for object in objects.as_array().expect("list").clone() {
-            let Value::Object(obj) = object else {
-                panic!("map")
-            };
-            map.append(Resource::new(obj, "r.yaml"), "kustomization.yaml")
-                .expect("unique");
-        }
-        map
-    }
 
     fn run(objects: Value, namespace: &str) -> Vec<Value> {
         let mut map = resmap(objects);

@@ -101,19 +101,8 @@ fn affix_scalar(node: &mut Value, affix: &str, which: Affix) -> Result<()> {
 mod tests {
     use super::*;
     use crate::fieldspecs_builtin::default_config;
+    use crate::testutil::resmap;
     use serde_json::json;
-
-    fn resmap(objects: Value) -> ResMap {
-        let mut map = ResMap::new();
-        for object in objects.as_array().expect("list").clone() {
-            let Value::Object(obj) = object else {
-                panic!("map")
-            };
-            map.append(Resource::new(obj, "r.yaml"), "kustomization.yaml")
-                .expect("unique");
-        }
-        map
-    }
 
     fn names(map: &ResMap) -> Vec<&str> {
         map.resources.iter().map(Resource::name).collect()

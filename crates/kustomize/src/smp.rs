@@ -165,21 +165,24 @@ fn walk(
     }
 }
 
+/// The strategy a `$patch` value names.
+fn parse_directive(value: &Value) -> Result<Directive> {
+    match value.as_str() {
+        Some("delete") => Ok(Directive::Delete),
+        Some("replace") => Ok(Directive::Replace),
+        Some("merge") => Ok(Directive::Merge),
+        _ => Err(KustomizeError::transform(format!(
+            "unknown patch strategy '{}'",
+            scalar_text(value)
+        ))),
+    }
+}
+
 fn map_directive(map: &mut Map<String, Value>) -> Result<Directive> {
     let Some(value) = map.get(DIRECTIVE) else {
         return Ok(Directive::Merge);
     };
-    let directive = match value.as_str() {
-        Some("delete") => Directive::Delete,
-        Some("replace") => Directive::Replace,
-        Some("merge") => Directive::Merge,
-        _ => {
-            return Err(KustomizeError::transform(format!(
-                "unknown patch strategy '{}'",
-                scalar_text(value)
-            )))
-        }
-    };
+    let directive = parse_directive(value)?;
     map.remove(DIRECTIVE);
     Ok(directive)
 }
@@ -278,18 +281,7 @@ fn list_directive(items: &mut Vec<Value>) -> Result<Directive> {
     let Some(index) = items.iter().position(is_list_directive) else {
         return Ok(Directive::Merge);
     };
-    let value = items[index][DIRECTIVE].clone();
-    let directive = match value.as_str() {
-        Some("delete") => Directive::Delete,
-        Some("replace") => Directive::Replace,
-        Some("merge") => Directive::Merge,
-        _ => {
-            return Err(KustomizeError::transform(format!(
-                "unknown patch strategy '{}'",
-                scalar_text(&value)
-            )))
-        }
-    };
+    let directive = parse_directive(&items[index][DIRECTIVE])?;
     items.remove(index);
     Ok(directive)
 }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::loader::{KustDir, LoadRestriction, Loader};
-use crate::resource::Resource;
+use crate::resource::{ResMap, Resource};
 
 /// A resource from a JSON object literal.
 pub fn res(value: Value) -> Resource {
@@ -35,4 +35,14 @@ pub fn fixture<C: AsRef<[u8]>>(files: &[(&str, C)]) -> Fixture {
         loader,
         dir,
     }
+}
+
+/// A ResMap of a JSON list of objects.
+pub fn resmap(objects: Value) -> ResMap {
+    let mut map = ResMap::new();
+    for object in objects.as_array().expect("list").clone() {
+        map.append(res(object), "kustomization.yaml")
+            .expect("unique");
+    }
+    map
 }

@@ -22,30 +22,7 @@ pub const FIELD_MANAGER: &str = "kustomize-controller";
 pub const OWNER_NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 pub const OWNER_NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
 
-/// What happened to one object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Created,
-    Configured,
-    Unchanged,
-    Deleted,
-    /// Left alone by an annotation (`ssa: Ignore`, `ssa: IfNotPresent` on an
-    /// existing object, `prune: disabled`).
-    Skipped,
-}
-
-impl Action {
-    /// The word Flux prints in its change set.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Configured => "configured",
-            Self::Unchanged => "unchanged",
-            Self::Deleted => "deleted",
-            Self::Skipped => "skipped",
-        }
-    }
-}
+pub use super::stages::Action;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
