@@ -5,6 +5,7 @@ pub mod actors;
 pub mod api;
 pub mod cli;
 pub mod controllers;
+pub mod raft;
 pub mod sharding;
 pub mod source;
 pub mod storage_http;

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 /// 64-bit FNV-1a: stable across processes, platforms and versions.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn stable_hash(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         hash ^= u64::from(*b);
@@ -45,7 +45,7 @@ impl Ring {
         let mut points = BTreeMap::new();
         for member in &sorted {
             for v in 0..vnodes.max(1) {
-                let position = fnv1a(format!("{member}#{v}").as_bytes());
+                let position = stable_hash(format!("{member}#{v}").as_bytes());
                 // A collision keeps the smaller name, the same on every replica.
                 points
                     .entry(position)
@@ -86,7 +86,7 @@ impl Ring {
         let capacity = self.capacity(keys.len());
         let mut load: HashMap<&str, usize> = HashMap::new();
         let mut order: Vec<(u64, &'k str)> =
-            keys.iter().map(|k| (fnv1a(k.as_bytes()), *k)).collect();
+            keys.iter().map(|k| (stable_hash(k.as_bytes()), *k)).collect();
         order.sort_unstable();
         order.dedup();
         for (hash, key) in order {
