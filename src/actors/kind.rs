@@ -49,6 +49,8 @@ pub enum KindMsg {
     Apply(Value),
     /// Stop the object's actor (deleted, or no longer owned here).
     Remove(ObjectKey),
+    /// Stop these objects' actors and answer once they have all stopped.
+    RemoveAndWait(Vec<ObjectKey>, RpcReplyPort<()>),
     /// Deliver a message to the object's actor if it runs.
     Send(ObjectKey, ObjectMsg),
     /// The actor reconciled successfully after panicking: forget its panics.
@@ -180,6 +182,24 @@ impl<R: Reconciler> Actor for KindSupervisor<R> {
                 if let Some(running) = state.actors.remove(&key) {
                     running.actor.stop(None);
                 }
+            }
+            KindMsg::RemoveAndWait(keys, reply) => {
+                let stopping: Vec<ActorRef<ObjectMsg>> = keys
+                    .iter()
+                    .filter_map(|key| state.actors.remove(key))
+                    .map(|running| running.actor)
+                    .collect();
+                for actor in &stopping {
+                    actor.stop(None);
+                }
+                // An actor stops after the message it is handling, so a
+                // reconcile in flight finishes first.
+                tokio::spawn(async move {
+                    for actor in stopping {
+                        let _ = actor.wait(None).await;
+                    }
+                    let _ = reply.send(());
+                });
             }
             KindMsg::Send(key, message) => {
                 if let Some(running) = state.actors.get(&key) {

@@ -43,6 +43,12 @@ pub enum RouterMsg {
     Deleted(ObjectKey),
     /// The ring changed: stop actors of objects lost, start those gained.
     OwnershipChanged(Arc<dyn Ownership>),
+    /// As `OwnershipChanged`, answering once the actors of the objects lost
+    /// have stopped (their reconciles in flight finished): the fence before a
+    /// replica acknowledges a ring epoch.
+    OwnershipChangedThenAck(Arc<dyn Ownership>, RpcReplyPort<()>),
+    /// The objects running here.
+    Owned(RpcReplyPort<Vec<ObjectKey>>),
     /// Deliver a message to an owned object's actor (e.g. a webhook's
     /// `Reconcile { reason }`); dropped if the object is not owned here.
     Send(ObjectKey, ObjectMsg),
@@ -64,6 +70,8 @@ impl fmt::Debug for RouterMsg {
             Self::Applied(object) => write!(f, "Applied({:?})", ObjectKey::of(object)),
             Self::Deleted(key) => write!(f, "Deleted({key})"),
             Self::OwnershipChanged(_) => f.write_str("OwnershipChanged"),
+            Self::OwnershipChangedThenAck(..) => f.write_str("OwnershipChangedThenAck"),
+            Self::Owned(_) => f.write_str("Owned"),
             Self::Send(key, message) => write!(f, "Send({key}, {message:?})"),
             Self::ArtifactChanged(key) => write!(f, "ArtifactChanged({key})"),
             Self::BecameReady(key) => write!(f, "BecameReady({key})"),
@@ -132,6 +140,7 @@ pub(crate) struct RouterState {
     /// gained object starts without a relist.
     objects: HashMap<ObjectKey, Value>,
     owned: HashSet<ObjectKey>,
+    owned_by_kind: HashMap<String, usize>,
     ownership: Arc<dyn Ownership>,
     subscriptions: Subscriptions,
 }
@@ -154,13 +163,94 @@ impl RouterState {
     }
 
     fn start(&mut self, key: &ObjectKey, object: Value) {
-        self.owned.insert(key.clone());
+        if self.owned.insert(key.clone()) {
+            self.count_owned(&key.kind, 1);
+        }
         self.send_to_kind(&key.kind, KindMsg::Apply(object));
     }
 
     fn stop(&mut self, key: &ObjectKey) {
         if self.owned.remove(key) {
+            self.count_owned(&key.kind, -1);
             self.send_to_kind(&key.kind, KindMsg::Remove(key.clone()));
+        }
+    }
+
+    fn count_owned(&mut self, kind: &str, delta: isize) {
+        let count = self.owned_by_kind.entry(kind.to_owned()).or_default();
+        *count = count.saturating_add_signed(delta);
+        // One series per registered kind: bounded.
+        metrics::gauge!("ferroflux_owned_objects", "kind" => kind.to_owned()).set(*count as f64);
+    }
+
+    /// Switches ownership; returns the objects lost, already removed from
+    /// `owned`, for the caller to stop.
+    fn change_ownership(&mut self, ownership: Arc<dyn Ownership>) -> Vec<ObjectKey> {
+        self.ownership = ownership;
+        let (gained, lost): (Vec<_>, Vec<_>) = self
+            .objects
+            .iter()
+            .filter(|(key, _)| self.ownership.owns(key) != self.owned.contains(*key))
+            .map(|(key, object)| (key.clone(), object.clone()))
+            .partition(|(key, _)| self.ownership.owns(key));
+        let mut lost_keys = Vec::with_capacity(lost.len());
+        for (key, _) in lost {
+            if self.owned.remove(&key) {
+                self.count_owned(&key.kind, -1);
+                lost_keys.push(key);
+            }
+        }
+        for (key, object) in gained {
+            self.start(&key, object);
+        }
+        lost_keys
+    }
+
+    /// Tells the owned subscribers of an object this replica does not run that
+    /// its watch showed a new artifact or readiness: the cross-replica path of
+    /// `ArtifactChanged` / `BecameReady`, which the object's own actor sends
+    /// when it runs here.
+    fn notify_from_status(&self, key: &ObjectKey, before: Option<&Value>, after: &Value) {
+        if self.owned.contains(key) {
+            return;
+        }
+        // A new digest, or the same one served from a new address (its
+        // source moved to another replica).
+        let artifact = |o: &Value| {
+            o.pointer("/status/artifact/digest")
+                .map(|digest| (digest.clone(), o.pointer("/status/artifact/url").cloned()))
+        };
+        let readiness = |o: &Value| {
+            let ready = o
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+                .is_some_and(|c| c["status"] == "True");
+            let revision = o
+                .pointer("/status/lastAppliedRevision")
+                .or_else(|| o.pointer("/status/artifact/revision"))
+                .cloned();
+            ready.then_some(revision)
+        };
+        if artifact(after).is_some() && before.map(artifact) != Some(artifact(after)) {
+            for subscriber in self.subscriptions.subscribers_of(key) {
+                self.send_to_owned(
+                    &subscriber,
+                    ObjectMsg::ArtifactChanged {
+                        source: key.clone(),
+                    },
+                );
+            }
+        }
+        if readiness(after).is_some() && before.map(readiness) != Some(readiness(after)) {
+            for subscriber in self.subscriptions.subscribers_of(key) {
+                self.send_to_owned(
+                    &subscriber,
+                    ObjectMsg::DependencyReady {
+                        dependency: key.clone(),
+                    },
+                );
+            }
         }
     }
 }
@@ -197,6 +287,7 @@ impl Actor for ShardRouter {
             kinds_by_supervisor,
             objects: HashMap::new(),
             owned: HashSet::new(),
+            owned_by_kind: HashMap::new(),
             ownership: args.ownership,
             subscriptions: Subscriptions::default(),
         })
@@ -219,7 +310,8 @@ impl Actor for ShardRouter {
                 };
                 let dependencies = entry.registration.dependencies(&object);
                 state.subscriptions.set(&key, dependencies);
-                state.objects.insert(key.clone(), object.clone());
+                let before = state.objects.insert(key.clone(), object.clone());
+                state.notify_from_status(&key, before.as_ref(), &object);
                 if state.ownership.owns(&key) {
                     state.start(&key, object);
                 } else {
@@ -232,21 +324,34 @@ impl Actor for ShardRouter {
                 state.stop(&key);
             }
             RouterMsg::OwnershipChanged(ownership) => {
-                state.ownership = ownership;
-                let (gained, lost): (Vec<_>, Vec<_>) = state
-                    .objects
-                    .iter()
-                    .filter(|(key, _)| state.ownership.owns(key) != state.owned.contains(*key))
-                    .map(|(key, object)| (key.clone(), object.clone()))
-                    .partition(|(key, _)| state.ownership.owns(key));
-                // Stop the lost before starting the gained; the cross-replica
-                // fence (acknowledged epochs) belongs to the Raft layer.
-                for (key, _) in lost {
-                    state.stop(&key);
+                for key in state.change_ownership(ownership) {
+                    state.send_to_kind(&key.kind, KindMsg::Remove(key.clone()));
                 }
-                for (key, object) in gained {
-                    state.start(&key, object);
+            }
+            RouterMsg::OwnershipChangedThenAck(ownership, reply) => {
+                let mut lost_by_kind: HashMap<String, Vec<ObjectKey>> = HashMap::new();
+                for key in state.change_ownership(ownership) {
+                    lost_by_kind.entry(key.kind.clone()).or_default().push(key);
                 }
+                let supervisors: Vec<_> = lost_by_kind
+                    .into_iter()
+                    .filter_map(|(kind, keys)| Some((state.supervisor(&kind)?.clone(), keys)))
+                    .collect();
+                // Waiting here would stall every watch event behind the slowest
+                // reconcile; a task waits instead.
+                tokio::spawn(async move {
+                    for (supervisor, keys) in supervisors {
+                        let _ = supervisor
+                            .call(|port| KindMsg::RemoveAndWait(keys, port), None)
+                            .await;
+                    }
+                    let _ = reply.send(());
+                });
+            }
+            RouterMsg::Owned(reply) => {
+                let mut keys: Vec<ObjectKey> = state.owned.iter().cloned().collect();
+                keys.sort();
+                let _ = reply.send(keys);
             }
             RouterMsg::Send(key, message) => state.send_to_owned(&key, message),
             RouterMsg::ArtifactChanged(source) => {

@@ -280,6 +280,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             requeue_dependency: Duration::from_secs(5),
             no_cross_namespace_refs: false,
             default_service_account: None,
+            cluster: None,
         },
     )
     .await?;

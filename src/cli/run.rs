@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use kube::api::ApiResource;
 
-use crate::actors::{KindConfig, KindRegistration, OwnAll, Replica};
+use crate::actors::{KindConfig, KindRegistration, OwnAll, Ownership, Replica};
+use crate::raft::{Cluster, ClusterOptions, LeaseConfig, SlotOwnership};
 use crate::controllers::events::EventRecorder;
 use crate::controllers::gitrepository::{GitRepositoryReconciler, CONTROLLER};
 use crate::controllers::kustomization::applier::Applier;
@@ -52,6 +53,30 @@ pub struct Args {
     /// How long a dependent waits before checking a dependency that is not ready.
     #[arg(long, default_value = "30s", value_parser = crate::cli::flux::parse_duration_arg)]
     requeue_dependency: Duration,
+    /// Where this replica serves Raft; with it, replicas form a cluster and share
+    /// the objects out (without it, this replica reconciles everything).
+    #[arg(long)]
+    raft_listen: Option<SocketAddr>,
+    /// The host:port the other replicas reach this one's Raft server at (default:
+    /// the --raft-listen address).
+    #[arg(long)]
+    advertise: Option<String>,
+    /// Replicas (host:port) to ask for the cluster when joining, e.g. the pods
+    /// behind the headless Service.
+    #[arg(long, value_delimiter = ',')]
+    peers: Vec<String>,
+    /// Where the Raft log and state live; a restarted replica keeps its identity
+    /// and log from here.
+    #[arg(long, default_value = "/data/raft")]
+    data_dir: PathBuf,
+    /// How long the leader waits to hear from a replica before removing it and
+    /// handing its objects to the others.
+    #[arg(long, default_value = "10s", value_parser = crate::cli::flux::parse_duration_arg)]
+    member_timeout: Duration,
+    /// The namespace of the bootstrap Lease that the first replica takes to start the
+    /// cluster and the leader keeps pointing at itself.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "flux-system")]
+    lease_namespace: String,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -95,6 +120,9 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         "► replica {} running: metrics on http://{}, artifacts on http://{}",
         args.id, running.metrics_addr, running.artifacts_addr
     );
+    if let Some(raft) = &args.raft_listen {
+        println!("► Raft on {raft}, data in {}", args.data_dir.display());
+    }
     crate::cli::wait_for_signal().await?;
     println!("► stopping");
     running.stop().await;
@@ -112,6 +140,18 @@ pub(crate) struct ReplicaOptions {
     pub requeue_dependency: Duration,
     pub no_cross_namespace_refs: bool,
     pub default_service_account: Option<String>,
+    /// Cluster membership; `None` runs alone and owns everything.
+    pub cluster: Option<ClusterArgs>,
+}
+
+/// The Raft flags of `ferroflux run`.
+pub(crate) struct ClusterArgs {
+    pub raft_listen: SocketAddr,
+    pub advertise: Option<String>,
+    pub peers: Vec<String>,
+    pub data_dir: PathBuf,
+    pub member_timeout: Duration,
+    pub lease_namespace: String,
 }
 
 impl Args {
@@ -126,6 +166,14 @@ impl Args {
             requeue_dependency: self.requeue_dependency,
             no_cross_namespace_refs: self.no_cross_namespace_refs,
             default_service_account: self.default_service_account.clone(),
+            cluster: self.raft_listen.map(|raft_listen| ClusterArgs {
+                raft_listen,
+                advertise: self.advertise.clone(),
+                peers: self.peers.clone(),
+                data_dir: self.data_dir.clone(),
+                member_timeout: self.member_timeout,
+                lease_namespace: self.lease_namespace.clone(),
+            }),
         }
     }
 }
@@ -136,6 +184,7 @@ pub(crate) struct RunningReplica {
     /// The advertised artifact server address.
     pub artifacts_addr: String,
     replica: Replica,
+    cluster: Option<Cluster>,
     readiness: crate::telemetry::Readiness,
     pumps: Vec<tokio::task::JoinHandle<()>>,
     servers: Vec<tokio::task::JoinHandle<()>>,
@@ -144,6 +193,9 @@ pub(crate) struct RunningReplica {
 impl RunningReplica {
     pub async fn stop(self) {
         self.readiness.set(false);
+        if let Some(cluster) = self.cluster {
+            cluster.leave().await;
+        }
         for task in self.pumps.iter().chain(&self.servers) {
             task.abort();
         }
@@ -200,14 +252,41 @@ pub(crate) async fn start(
         impersonated: Default::default(),
         last: Default::default(),
     };
+    // In a cluster nothing is owned until the ring says so.
+    let ownership: Arc<dyn Ownership> = match &args.cluster {
+        Some(_) => Arc::new(SlotOwnership::none()),
+        None => Arc::new(OwnAll),
+    };
     let replica = Replica::start(
         vec![
             KindRegistration::new(git, kind_config.clone()),
             KindRegistration::new(kustomizations, kind_config),
         ],
-        Arc::new(OwnAll),
+        ownership,
     )
     .await?;
+    let cluster = match &args.cluster {
+        Some(cluster) => {
+            let options = ClusterOptions {
+                id: args.id.clone(),
+                raft_listen: cluster.raft_listen,
+                advertise: cluster
+                    .advertise
+                    .clone()
+                    .unwrap_or_else(|| cluster.raft_listen.to_string()),
+                peers: cluster.peers.clone(),
+                data_dir: cluster.data_dir.clone(),
+                member_timeout: cluster.member_timeout,
+                lease: Some(LeaseConfig {
+                    client: client.clone(),
+                    namespace: cluster.lease_namespace.clone(),
+                    name: "ferroflux-raft".into(),
+                }),
+            };
+            Some(Cluster::start(options, Arc::new(replica.router.clone())).await?)
+        }
+        None => None,
+    };
     let git_repositories = ApiResource {
         group: "source.toolkit.fluxcd.io".into(),
         version: "v1".into(),
@@ -239,6 +318,7 @@ pub(crate) async fn start(
         metrics_addr,
         artifacts_addr: advertised,
         replica,
+        cluster,
         readiness,
         pumps: pumps.into_iter().collect(),
         servers: vec![telemetry, artifacts],

@@ -579,6 +579,10 @@ impl Reconciler for GitRepositoryReconciler {
         let message = format!("stored artifact for revision '{}'", artifact.revision);
         let changed =
             status.artifact.as_ref().map(|a| a.digest.as_str()) != Some(artifact.digest.as_str());
+        // The same content served from another address (a new owner after a
+        // failover): consumers that failed to download from the old one retry now.
+        let moved = !changed
+            && status.artifact.as_ref().map(|a| a.url.as_str()) != Some(artifact.url.as_str());
         status.artifact = Some(to_status_artifact(&artifact));
         status.observed_ignore = repo.spec.ignore.clone();
         status.observed_include = repo.spec.include.clone();
@@ -623,6 +627,8 @@ impl Reconciler for GitRepositoryReconciler {
             self.events
                 .record(object, EventType::Normal, "NewArtifact", &message)
                 .await;
+            ctx.publish_artifact_changed();
+        } else if moved {
             ctx.publish_artifact_changed();
         }
         ReconcileOutcome::Ready {

@@ -93,6 +93,33 @@ pub trait OwnershipSink: Send + Sync + 'static {
     fn owned(&self) -> BoxFuture<'static, Vec<ObjectKey>>;
 }
 
+impl OwnershipSink for ractor::ActorRef<crate::actors::RouterMsg> {
+    fn apply(&self, ownership: Arc<dyn Ownership>) -> BoxFuture<'static, ()> {
+        let router = self.clone();
+        Box::pin(async move {
+            let changed = router
+                .call(
+                    |port| crate::actors::RouterMsg::OwnershipChangedThenAck(ownership, port),
+                    None,
+                )
+                .await;
+            if let Err(error) = changed {
+                tracing::error!(%error, "the router did not take the new ownership");
+            }
+        })
+    }
+
+    fn owned(&self) -> BoxFuture<'static, Vec<ObjectKey>> {
+        let router = self.clone();
+        Box::pin(async move {
+            match router.call(crate::actors::RouterMsg::Owned, None).await {
+                Ok(ractor::rpc::CallResult::Success(keys)) => keys,
+                _ => Vec::new(),
+            }
+        })
+    }
+}
+
 /// The objects of the slots this replica may run.
 pub struct SlotOwnership {
     allowed: Arc<Vec<bool>>,
@@ -727,9 +754,11 @@ impl Cluster {
         let tick = (member_timeout / 10).clamp(Duration::from_millis(200), Duration::from_secs(1));
         let config = openraft::Config {
             cluster_name: "ferroflux".into(),
-            heartbeat_interval: 250,
-            election_timeout_min: 1_000,
-            election_timeout_max: 2_000,
+            // A dead leader costs one election on top of the member timeout;
+            // keep it short. A needless election changes no epoch.
+            heartbeat_interval: 200,
+            election_timeout_min: 800,
+            election_timeout_max: 1_600,
             install_snapshot_timeout: 10_000,
             snapshot_max_chunk_size: 1 << 20,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(1_000),
