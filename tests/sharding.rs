@@ -409,6 +409,25 @@ async fn replicas_share_objects_fail_over_rejoin_and_fence_a_partitioned_member(
         assert!(*count as f64 <= 1.25 * mean, "{replica} owns {count}, mean {mean}: {load:?}");
     }
     eprintln!("ownership: {load:?}");
+    // `ferroflux get replicas` finds the cluster from its Lease and shows the same.
+    let out = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+        .args(["get", "replicas", "-n", "flux-system", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .output()
+        .expect("ferroflux get replicas");
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{table}{}", String::from_utf8_lossy(&out.stderr));
+    eprintln!("{table}");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .filter(|l| l.starts_with('r'))
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), REPLICAS, "{table}");
+    let column = |n: usize| rows.iter().map(|r| r[n].parse::<usize>().expect("count")).sum::<usize>();
+    assert_eq!((column(4), column(5)), (REPOSITORIES, KUSTOMIZATIONS), "{table}");
+    assert!(rows.iter().all(|r| r[7] == "false"), "none fenced: {table}");
+    assert_eq!(rows.iter().filter(|r| r[2] == "leader").count(), 1, "{table}");
 
     // 2. kill -9 the leader: the others reconcile all its objects within the
     // member timeout plus 5 s.

@@ -49,8 +49,9 @@ pub enum KindMsg {
     Apply(Value),
     /// Stop the object's actor (deleted, or no longer owned here).
     Remove(ObjectKey),
-    /// Stop these objects' actors and answer once they have all stopped.
-    RemoveAndWait(Vec<ObjectKey>, RpcReplyPort<()>),
+    /// Stop these objects' actors and answer once they have all stopped; with
+    /// `true`, abandon reconciles in flight instead of letting them finish.
+    RemoveAndWait(Vec<ObjectKey>, bool, RpcReplyPort<()>),
     /// Deliver a message to the object's actor if it runs.
     Send(ObjectKey, ObjectMsg),
     /// The actor reconciled successfully after panicking: forget its panics.
@@ -183,17 +184,21 @@ impl<R: Reconciler> Actor for KindSupervisor<R> {
                     running.actor.stop(None);
                 }
             }
-            KindMsg::RemoveAndWait(keys, reply) => {
+            KindMsg::RemoveAndWait(keys, abort, reply) => {
                 let stopping: Vec<ActorRef<ObjectMsg>> = keys
                     .iter()
                     .filter_map(|key| state.actors.remove(key))
                     .map(|running| running.actor)
                     .collect();
                 for actor in &stopping {
-                    actor.stop(None);
+                    if abort {
+                        actor.kill();
+                    } else {
+                        actor.stop(None);
+                    }
                 }
-                // An actor stops after the message it is handling, so a
-                // reconcile in flight finishes first.
+                // A stopped actor stops after the message it is handling, so a
+                // reconcile in flight finishes first; a killed one drops it.
                 tokio::spawn(async move {
                     for actor in stopping {
                         let _ = actor.wait(None).await;

@@ -17,6 +17,12 @@ use super::reconciler::ObjectKey;
 /// consistent-hash ring; until then [`OwnAll`].
 pub trait Ownership: Send + Sync + 'static {
     fn owns(&self, key: &ObjectKey) -> bool;
+    /// Whether objects lost should stop at once, abandoning reconciles in flight:
+    /// a replica cut off from the cluster must stop writing before the others
+    /// take over, whatever its reconciles are waiting for.
+    fn abort_in_flight(&self) -> bool {
+        false
+    }
 }
 
 /// A replica alone owns everything.
@@ -329,6 +335,7 @@ impl Actor for ShardRouter {
                 }
             }
             RouterMsg::OwnershipChangedThenAck(ownership, reply) => {
+                let abort = ownership.abort_in_flight();
                 let mut lost_by_kind: HashMap<String, Vec<ObjectKey>> = HashMap::new();
                 for key in state.change_ownership(ownership) {
                     lost_by_kind.entry(key.kind.clone()).or_default().push(key);
@@ -342,7 +349,7 @@ impl Actor for ShardRouter {
                 tokio::spawn(async move {
                     for (supervisor, keys) in supervisors {
                         let _ = supervisor
-                            .call(|port| KindMsg::RemoveAndWait(keys, port), None)
+                            .call(|port| KindMsg::RemoveAndWait(keys, abort, port), None)
                             .await;
                     }
                     let _ = reply.send(());

@@ -10,6 +10,7 @@ mod dev;
 pub mod flux;
 mod inspect;
 mod kustomize;
+mod replicas;
 mod run;
 
 /// A GitOps operator for Kubernetes that speaks the FluxCD v2 API.
@@ -121,6 +122,14 @@ enum GetCommand {
         /// After listing, watch for changes.
         #[arg(short = 'w', long)]
         watch: bool,
+    },
+    /// Get the replicas of a Raft cluster: role, ring epoch and objects owned.
+    /// The cluster is found from its Lease in the namespace, or at --server.
+    #[command(visible_aliases = ["replica", "stats"])]
+    Replicas {
+        /// A replica's Raft address (host:port) to ask.
+        #[arg(long)]
+        server: Option<String>,
     },
 }
 
@@ -265,6 +274,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             all_namespaces,
             watch,
         )),
+        Command::Get {
+            what: GetCommand::Replicas { server },
+            global,
+        } => block_on(replicas::get(&global, server.as_deref())),
         Command::Reconcile { what, global } => block_on(async move {
             match what {
                 ReconcileCommand::Source {

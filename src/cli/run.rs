@@ -280,7 +280,7 @@ pub(crate) async fn start(
                 lease: Some(LeaseConfig {
                     client: client.clone(),
                     namespace: cluster.lease_namespace.clone(),
-                    name: "ferroflux-raft".into(),
+                    name: super::replicas::LEASE_NAME.into(),
                 }),
             };
             Some(Cluster::start(options, Arc::new(replica.router.clone())).await?)

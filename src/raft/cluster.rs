@@ -123,17 +123,24 @@ impl OwnershipSink for ractor::ActorRef<crate::actors::RouterMsg> {
 /// The objects of the slots this replica may run.
 pub struct SlotOwnership {
     allowed: Arc<Vec<bool>>,
+    fenced: bool,
 }
 
 impl SlotOwnership {
+    /// Nothing: before joining, and while leaving.
     pub fn none() -> Self {
         Self {
             allowed: Arc::new(Vec::new()),
+            fenced: false,
         }
     }
 }
 
 impl Ownership for SlotOwnership {
+    fn abort_in_flight(&self) -> bool {
+        self.fenced
+    }
+
     fn owns(&self, key: &ObjectKey) -> bool {
         self.allowed
             .get(slot_of(&key.to_string()))
@@ -635,6 +642,7 @@ impl Node {
                 self.sink
                     .apply(Arc::new(SlotOwnership {
                         allowed: Arc::clone(&allowed),
+                        fenced,
                     }))
                     .await;
                 running = allowed;

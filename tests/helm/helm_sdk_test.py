@@ -583,6 +583,11 @@ def test_ferroflux_chart_renders_and_installs(helm_config: helm.Config, kube: Ku
         assert args[0] == "run" and "--id=$(POD_NAME)" in args
         assert "--storage-adv-addr=$(POD_NAME).ff-headless.flux-system.svc:9090" in args
         assert args[-1] == "--no-cross-namespace-refs"
+        # Raft: every replica listens, advertises its stable name and knows its peers.
+        assert "--raft-listen=0.0.0.0:9400" in args
+        assert "--advertise=$(POD_NAME).ff-headless.flux-system.svc:9400" in args
+        peers = next(a for a in args if a.startswith("--peers="))[len("--peers="):].split(",")
+        assert peers == [f"ff-{i}.ff-headless.flux-system.svc:9400" for i in range(5)], peers
         services = [s for s in manifests[prefix + "services.yaml"].split("\n---\n") if s.strip()]
         headless = helm.values_from_yaml(services[0])
         assert headless["spec"]["clusterIP"] == "None"
