@@ -9,7 +9,10 @@
 //!
 //! `cargo bench --bench scale` runs both standard scenarios (1,000 on one
 //! replica; 10,000 on three); one scenario:
-//! `cargo bench --bench scale -- --kustomizations 1000 --replicas 1 --latency-ms 2`.
+//! `cargo bench --bench scale -- --kustomizations 1000 --replicas 1 --latency-ms 2`
+//! (`--concurrent N`, default 20). The quick check of earlier releases, 100
+//! Kustomizations with no added latency, is
+//! `cargo bench --bench scale -- --kustomizations 100 --latency-ms 0`.
 
 #[path = "../tests/common/replica.rs"]
 mod replica;
@@ -25,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use ferroflux_apiserver::Config;
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{json, Value};
 
 /// Apps per repository: 10 Kustomizations per GitRepository.
@@ -88,7 +91,13 @@ impl Drop for ReplicaProcess {
 }
 
 impl ReplicaProcess {
-    fn start(kubeconfig: &Path, dir: &Path, index: usize, scenario: &Scenario, raft_port: u16) -> Self {
+    fn start(
+        kubeconfig: &Path,
+        dir: &Path,
+        index: usize,
+        scenario: &Scenario,
+        raft_port: u16,
+    ) -> Self {
         let id = format!("bench-{index}");
         let mut command = Command::new(env!("CARGO_BIN_EXE_ferroflux"));
         command
@@ -96,12 +105,20 @@ impl ReplicaProcess {
             .arg(kubeconfig)
             .arg("--storage-path")
             .arg(dir.join(format!("{id}/storage")))
-            .args(["--storage-addr", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
+            .args([
+                "--storage-addr",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
             .args(["--concurrent", &scenario.concurrent.to_string()])
             .env("RUST_LOG", "error");
         if scenario.replicas > 1 {
             command
-                .args(["--raft-listen", &format!("127.0.0.1:{}", raft_port + index as u16)])
+                .args([
+                    "--raft-listen",
+                    &format!("127.0.0.1:{}", raft_port + index as u16),
+                ])
                 .arg("--data-dir")
                 .arg(dir.join(format!("{id}/data")))
                 .args(["--lease-namespace", "flux-system"]);
@@ -118,6 +135,7 @@ impl ReplicaProcess {
             .split("metrics on ")
             .nth(1)
             .and_then(|rest| rest.split(',').next())
+            .map(|url| url.trim_start_matches("http://"))
             .expect("metrics address")
             .to_owned();
         std::thread::spawn(move || for _ in lines {});
@@ -138,23 +156,34 @@ impl ReplicaProcess {
 
     /// User plus system CPU seconds so far.
     fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .unwrap_or_default();
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
         // Fields after the parenthesised command name; utime and stime are 14 and 15.
         let after = stat.rsplit(')').next().unwrap_or_default();
         let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
         (ticks(11) + ticks(12)) / 100.0
     }
 
     /// Kustomization reconciles so far, from the replica's metrics.
     async fn reconciles(&self, http: &reqwest::Client) -> u64 {
-        let Ok(response) = http.get(format!("http://{}/metrics", self.metrics)).send().await else {
+        let Ok(response) = http
+            .get(format!("http://{}/metrics", self.metrics))
+            .send()
+            .await
+        else {
             return 0;
         };
         let text = response.text().await.unwrap_or_default();
         text.lines()
-            .filter(|l| l.starts_with("ferroflux_reconcile_total{") && l.contains("kind=\"Kustomization\""))
+            .filter(|l| {
+                l.starts_with("ferroflux_reconcile_total{") && l.contains("kind=\"Kustomization\"")
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64
     }
@@ -177,7 +206,10 @@ fn replica_requests(audit: &Path, from: &str, to: &str) -> (usize, usize) {
         let Ok(e) = serde_json::from_str::<Value>(line) else {
             continue;
         };
-        if !e["userAgent"].as_str().is_some_and(|ua| ua.contains("replica")) {
+        if !e["userAgent"]
+            .as_str()
+            .is_some_and(|ua| ua.contains("replica"))
+        {
             continue;
         }
         let at = e["requestReceivedTimestamp"].as_str().unwrap_or_default();
@@ -185,7 +217,10 @@ fn replica_requests(audit: &Path, from: &str, to: &str) -> (usize, usize) {
             continue;
         }
         total += 1;
-        if matches!(e["verb"].as_str(), Some("create" | "update" | "patch" | "delete")) {
+        if matches!(
+            e["verb"].as_str(),
+            Some("create" | "update" | "patch" | "delete")
+        ) {
             writes += 1;
         }
     }
@@ -223,27 +258,26 @@ async fn run(scenario: Scenario) {
             .expect("cp");
         assert!(status.success());
     }
+    eprintln!("  {repos} repositories written");
     let daemon = testutil::GitDaemon::start(source.base.path());
-    let git = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
-        "gitrepositories",
-    );
-    let ks = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
-        "kustomizations",
-    );
+    let git = replica::git_resource();
+    let ks = replica::ks_resource();
     let gits: Api<DynamicObject> = Api::namespaced_with(client.clone(), "flux-system", &git);
     let kss: Api<DynamicObject> = Api::namespaced_with(client.clone(), "flux-system", &ks);
     let creates = futures::stream::iter(0..repos).map(|r| {
         let gits = gits.clone();
         let url = daemon.url(&format!("fleet-{r}.git"));
         async move {
-            gits.patch(&format!("fleet-{r}"), &PatchParams::apply("bench"), &Patch::Apply(json!({
+            gits.patch(
+                &format!("fleet-{r}"),
+                &PatchParams::apply("bench"),
+                &Patch::Apply(json!({
                 "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
                 "metadata": {"name": format!("fleet-{r}"), "namespace": "flux-system"},
-                "spec": {"interval": "60m", "url": url, "ref": {"branch": "main"}}})))
-                .await
-                .expect("git");
+                "spec": {"interval": "60m", "url": url, "ref": {"branch": "main"}}})),
+            )
+            .await
+            .expect("git");
         }
     });
     creates.buffer_unordered(32).collect::<Vec<()>>().await;
@@ -251,34 +285,55 @@ async fn run(scenario: Scenario) {
         let kss = kss.clone();
         async move {
             let (r, a) = (i / APPS_PER_REPO, i % APPS_PER_REPO);
-            kss.patch(&format!("ks-{i}"), &PatchParams::apply("bench"), &Patch::Apply(json!({
+            kss.patch(
+                &format!("ks-{i}"),
+                &PatchParams::apply("bench"),
+                &Patch::Apply(json!({
                 "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
                 "metadata": {"name": format!("ks-{i}"), "namespace": "flux-system"},
                 "spec": {"interval": "60m", "path": format!("./apps/app-{a}"), "prune": true,
                     "targetNamespace": "apps", "namePrefix": format!("r{r}-"),
-                    "sourceRef": {"kind": "GitRepository", "name": format!("fleet-{r}")}}})))
-                .await
-                .expect("kustomization");
+                    "sourceRef": {"kind": "GitRepository", "name": format!("fleet-{r}")}}})),
+            )
+            .await
+            .expect("kustomization");
         }
     });
     creates.buffer_unordered(32).collect::<Vec<()>>().await;
 
+    eprintln!("  {repos} GitRepositories and {k} Kustomizations created");
     server.faults().set_latency(scenario.latency);
     let dir = tempfile::tempdir().expect("replica dirs");
     let raft_port = testutil::free_port();
     let started = Instant::now();
     let from = now();
     let replicas: Vec<ReplicaProcess> = (0..scenario.replicas)
-        .map(|i| ReplicaProcess::start(server.kubeconfig_path(), dir.path(), i, &scenario, raft_port))
+        .map(|i| {
+            ReplicaProcess::start(
+                server.kubeconfig_path(),
+                dir.path(),
+                i,
+                &scenario,
+                raft_port,
+            )
+        })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(900);
+    let mut last_report = Instant::now();
     loop {
         let list = kss.list(&ListParams::default()).await.expect("list");
         let ready = count_ready(&list.items);
         if ready == k {
             break;
         }
-        assert!(Instant::now() < deadline, "only {ready} of {k} Ready after 15 minutes");
+        if last_report.elapsed() > Duration::from_secs(10) {
+            eprintln!("  {ready} of {k} Ready after {:.0} s", started.elapsed().as_secs_f64());
+            last_report = Instant::now();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {ready} of {k} Ready after 15 minutes"
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let ready_in = started.elapsed();
@@ -298,10 +353,15 @@ async fn run(scenario: Scenario) {
         let kss = kss.clone();
         let token = token.clone();
         async move {
-            let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
-            kss.patch(&format!("ks-{i}"), &PatchParams::default(), &Patch::Merge(patch))
-                .await
-                .expect("annotate");
+            let patch =
+                json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
+            kss.patch(
+                &format!("ks-{i}"),
+                &PatchParams::default(),
+                &Patch::Merge(patch),
+            )
+            .await
+            .expect("annotate");
         }
     });
     asks.buffer_unordered(32).collect::<Vec<()>>().await;
@@ -313,7 +373,10 @@ async fn run(scenario: Scenario) {
         if done >= reconciles + k as u64 {
             break;
         }
-        assert!(resync_started.elapsed() < Duration::from_secs(900), "resync did not finish");
+        assert!(
+            resync_started.elapsed() < Duration::from_secs(900),
+            "resync did not finish"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let resync_in = resync_started.elapsed();

@@ -15,7 +15,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
-use replica::{cli, flux_cluster, poll, ready, start_replica};
+use replica::{cli, flux_cluster, git_resource, ks_resource, poll, ready, start_replica};
 use serde_json::{json, Value};
 use testutil::{GitDaemon, TestRepo};
 
@@ -32,20 +32,6 @@ const SETTINGS: &str =
 /// An API server with the Flux CRDs and the namespaces the tests use.
 async fn cluster(config: Config) -> (ApiServer, kube::Client) {
     flux_cluster(config, &["flux-system", "apps"]).await
-}
-
-fn ks_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
-        "kustomizations",
-    )
-}
-
-fn git_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
-        "gitrepositories",
-    )
 }
 
 async fn apply_flux(client: &kube::Client, resource: &ApiResource, manifest: Value) {
@@ -227,21 +213,14 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
         }
     };
     apply(
-        ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
-            "gitrepositories",
-        ),
+        git_resource(),
         json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
             "metadata": {"name": "fleet", "namespace": "flux-system"},
             "spec": {"interval": "1m", "url": daemon.url("fleet.git"), "ref": {"branch": "main"}}}),
     )
     .await;
-    let ks_resource = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
-        "kustomizations",
-    );
     apply(
-        ks_resource.clone(),
+        ks_resource(),
         json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
             "metadata": {"name": "apps", "namespace": "flux-system"},
             "spec": {"interval": "10m", "path": "./apps", "prune": true, "targetNamespace": "apps",
@@ -250,7 +229,7 @@ async fn the_gitops_loop_deploys_updates_corrects_drift_and_prunes() {
     )
     .await;
     let kustomizations: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), "flux-system", &ks_resource);
+        Api::namespaced_with(client.clone(), "flux-system", &ks_resource());
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "apps");
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
 

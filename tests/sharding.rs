@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use ferroflux_apiserver::Config;
 use futures::StreamExt;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use replica::{flux_cluster, ready};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use replica::{flux_cluster, git_resource, ks_resource, ready};
 use serde_json::{json, Value};
 use testutil::{free_port, GitDaemon, TestRepo};
 use tokio::sync::watch;
@@ -37,20 +37,6 @@ const REPLICAS: usize = 3;
 const MEMBER_TIMEOUT: Duration = Duration::from_secs(4);
 /// Every 50th Kustomization depends on the one before it, across replicas.
 const DEPENDS_EVERY: usize = 50;
-
-fn ks_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
-        "kustomizations",
-    )
-}
-
-fn git_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
-        "gitrepositories",
-    )
-}
 
 async fn poll_for<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
 where
@@ -92,15 +78,13 @@ async fn relay(i: usize, port: u16, partition: Arc<Partition>) {
                 continue;
             };
             let mut cut = partition.subscribe();
-            let blocked = move |cut: &Option<usize>| {
-                cut.is_some_and(|c| c == i || peer.ip() == listen_ip(c))
-            };
+            let blocked =
+                move |cut: &Option<usize>| cut.is_some_and(|c| c == i || peer.ip() == listen_ip(c));
             if blocked(&cut.borrow()) {
                 continue;
             }
             tokio::spawn(async move {
-                let Ok(mut outbound) =
-                    tokio::net::TcpStream::connect((listen_ip(i), port)).await
+                let Ok(mut outbound) = tokio::net::TcpStream::connect((listen_ip(i), port)).await
                 else {
                     return;
                 };
@@ -131,12 +115,26 @@ impl ReplicaProcess {
             .arg(kubeconfig)
             .arg("--storage-path")
             .arg(&self.storage)
-            .args(["--storage-addr", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0"])
-            .args(["--raft-listen", &SocketAddr::new(listen_ip(i), self.port).to_string()])
-            .args(["--advertise", &SocketAddr::new(relay_ip(i), self.port).to_string()])
+            .args([
+                "--storage-addr",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .args([
+                "--raft-listen",
+                &SocketAddr::new(listen_ip(i), self.port).to_string(),
+            ])
+            .args([
+                "--advertise",
+                &SocketAddr::new(relay_ip(i), self.port).to_string(),
+            ])
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(["--member-timeout", &format!("{}s", MEMBER_TIMEOUT.as_secs())])
+            .args([
+                "--member-timeout",
+                &format!("{}s", MEMBER_TIMEOUT.as_secs()),
+            ])
             .args(["--lease-namespace", "flux-system"])
             // Dependants must hear of a dependency's readiness across replicas,
             // not find it on a retry.
@@ -266,7 +264,11 @@ async fn kustomizations_ready(
     if not_ready.is_empty() {
         Ok(())
     } else {
-        Err(format!("{} not ready, e.g. {:?}", not_ready.len(), &not_ready[..not_ready.len().min(5)]))
+        Err(format!(
+            "{} not ready, e.g. {:?}",
+            not_ready.len(),
+            &not_ready[..not_ready.len().min(5)]
+        ))
     }
 }
 
@@ -351,9 +353,13 @@ async fn replicas_share_objects_fail_over_rejoin_and_fence_a_partitioned_member(
         let manifest = json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
             "metadata": {"name": format!("repo-{r}"), "namespace": "flux-system"},
             "spec": {"interval": "10m", "url": daemon.url(&format!("repo-{r}.git")), "ref": {"branch": "main"}}});
-        git.patch(&format!("repo-{r}"), &PatchParams::apply("kubectl"), &Patch::Apply(manifest))
-            .await
-            .expect("apply GitRepository");
+        git.patch(
+            &format!("repo-{r}"),
+            &PatchParams::apply("kubectl"),
+            &Patch::Apply(manifest),
+        )
+        .await
+        .expect("apply GitRepository");
     }
     let applies = futures::stream::iter(0..KUSTOMIZATIONS).map(|i| {
         let api = kustomizations.clone();
@@ -392,21 +398,28 @@ async fn replicas_share_objects_fail_over_rejoin_and_fence_a_partitioned_member(
     }
     let http = reqwest::Client::new();
     let all: Vec<&ReplicaProcess> = replicas.iter().collect();
-    poll_for("every Kustomization Ready", Duration::from_secs(300), || {
-        kustomizations_ready(&kustomizations, None)
-    })
+    poll_for(
+        "every Kustomization Ready",
+        Duration::from_secs(300),
+        || kustomizations_ready(&kustomizations, None),
+    )
     .await;
 
     // 1. Every object has exactly one owner; the busiest has at most 1.25 x the mean.
-    let owners = poll_for("every object owned once", Duration::from_secs(30), || async {
-        complete(ownership(&http, &all, REPLICAS).await?)
-    })
+    let owners = poll_for(
+        "every object owned once",
+        Duration::from_secs(30),
+        || async { complete(ownership(&http, &all, REPLICAS).await?) },
+    )
     .await;
     let load = loads(&owners);
     let mean = all_objects().len() as f64 / REPLICAS as f64;
     assert_eq!(load.len(), REPLICAS, "every replica owns objects: {load:?}");
     for (replica, count) in &load {
-        assert!(*count as f64 <= 1.25 * mean, "{replica} owns {count}, mean {mean}: {load:?}");
+        assert!(
+            *count as f64 <= 1.25 * mean,
+            "{replica} owns {count}, mean {mean}: {load:?}"
+        );
     }
     eprintln!("ownership: {load:?}");
     // `ferroflux get replicas` finds the cluster from its Lease and shows the same.
@@ -416,7 +429,11 @@ async fn replicas_share_objects_fail_over_rejoin_and_fence_a_partitioned_member(
         .output()
         .expect("ferroflux get replicas");
     let table = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{table}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("{table}");
     let rows: Vec<Vec<&str>> = table
         .lines()
@@ -424,10 +441,22 @@ async fn replicas_share_objects_fail_over_rejoin_and_fence_a_partitioned_member(
         .map(|l| l.split_whitespace().collect())
         .collect();
     assert_eq!(rows.len(), REPLICAS, "{table}");
-    let column = |n: usize| rows.iter().map(|r| r[n].parse::<usize>().expect("count")).sum::<usize>();
-    assert_eq!((column(4), column(5)), (REPOSITORIES, KUSTOMIZATIONS), "{table}");
+    let column = |n: usize| {
+        rows.iter()
+            .map(|r| r[n].parse::<usize>().expect("count"))
+            .sum::<usize>()
+    };
+    assert_eq!(
+        (column(4), column(5)),
+        (REPOSITORIES, KUSTOMIZATIONS),
+        "{table}"
+    );
     assert!(rows.iter().all(|r| r[7] == "false"), "none fenced: {table}");
-    assert_eq!(rows.iter().filter(|r| r[2] == "leader").count(), 1, "{table}");
+    assert_eq!(
+        rows.iter().filter(|r| r[2] == "leader").count(),
+        1,
+        "{table}"
+    );
 
     // 2. kill -9 the leader: the others reconcile all its objects within the
     // member timeout plus 5 s.
@@ -435,7 +464,10 @@ async fn replicas_share_objects_fail_over_rejoin_and_fence_a_partitioned_member(
         .as_str()
         .expect("a leader")
         .to_owned();
-    let victim = replicas.iter().position(|r| r.id == leader).expect("leader is a replica");
+    let victim = replicas
+        .iter()
+        .position(|r| r.id == leader)
+        .expect("leader is a replica");
     let orphans: Vec<String> = owners
         .iter()
         .filter(|(_, owner)| **owner == leader)
@@ -443,57 +475,89 @@ async fn replicas_share_objects_fail_over_rejoin_and_fence_a_partitioned_member(
         .collect();
     let killed_at = Instant::now();
     replicas[victim].kill();
-    let survivors: Vec<&ReplicaProcess> =
-        replicas.iter().filter(|r| r.child.is_some()).collect();
-    let after_kill = poll_for("the survivors own everything", MEMBER_TIMEOUT + Duration::from_secs(5), || async {
-        complete(ownership(&http, &survivors, REPLICAS - 1).await?)
-    })
+    let survivors: Vec<&ReplicaProcess> = replicas.iter().filter(|r| r.child.is_some()).collect();
+    let after_kill = poll_for(
+        "the survivors own everything",
+        MEMBER_TIMEOUT + Duration::from_secs(5),
+        || async { complete(ownership(&http, &survivors, REPLICAS - 1).await?) },
+    )
     .await;
-    eprintln!("failover after kill -9 of {leader} ({} objects): {:?}", orphans.len(), killed_at.elapsed());
+    eprintln!(
+        "failover after kill -9 of {leader} ({} objects): {:?}",
+        orphans.len(),
+        killed_at.elapsed()
+    );
     // They really reconcile them: a requested reconcile of each orphaned
     // Kustomization is handled, and everything stays Ready.
     let requested = chrono::Utc::now().to_rfc3339();
     for object in orphans.iter().filter(|o| o.starts_with("Kustomization/")) {
         let name = object.rsplit('/').next().expect("name");
-        let patch = json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": requested}}});
+        let patch =
+            json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": requested}}});
         kustomizations
             .patch(name, &PatchParams::default(), &Patch::Merge(patch))
             .await
             .expect("annotate");
     }
-    poll_for("the orphaned Kustomizations reconciled", Duration::from_secs(120), || async {
-        let mut pending = 0;
-        for object in orphans.iter().filter(|o| o.starts_with("Kustomization/")) {
-            let name = object.rsplit('/').next().expect("name");
-            let o = serde_json::to_value(kustomizations.get(name).await.map_err(|e| e.to_string())?)
+    poll_for(
+        "the orphaned Kustomizations reconciled",
+        Duration::from_secs(120),
+        || async {
+            let mut pending = 0;
+            for object in orphans.iter().filter(|o| o.starts_with("Kustomization/")) {
+                let name = object.rsplit('/').next().expect("name");
+                let o = serde_json::to_value(
+                    kustomizations.get(name).await.map_err(|e| e.to_string())?,
+                )
                 .map_err(|e| e.to_string())?;
-            if o.pointer("/status/lastHandledReconcileAt").and_then(Value::as_str) != Some(requested.as_str()) {
-                pending += 1;
+                if o.pointer("/status/lastHandledReconcileAt")
+                    .and_then(Value::as_str)
+                    != Some(requested.as_str())
+                {
+                    pending += 1;
+                }
             }
-        }
-        if pending == 0 { Ok(()) } else { Err(format!("{pending} pending")) }
-    })
+            if pending == 0 {
+                Ok(())
+            } else {
+                Err(format!("{pending} pending"))
+            }
+        },
+    )
     .await;
-    poll_for("every Kustomization Ready after the failover", Duration::from_secs(120), || {
-        kustomizations_ready(&kustomizations, None)
-    })
+    poll_for(
+        "every Kustomization Ready after the failover",
+        Duration::from_secs(120),
+        || kustomizations_ready(&kustomizations, None),
+    )
     .await;
 
     // 3. Restart it with its data: it rejoins, and at most 1.25 x the ideal
     // 1/N of the objects move.
     replicas[victim].spawn(&kubeconfig);
     let all: Vec<&ReplicaProcess> = replicas.iter().collect();
-    let after_rejoin = poll_for("the restarted replica owns its share", Duration::from_secs(60), || async {
-        let owners = complete(ownership(&http, &all, REPLICAS).await?)?;
-        if loads(&owners).len() == REPLICAS { Ok(owners) } else { Err("not yet".into()) }
-    })
+    let after_rejoin = poll_for(
+        "the restarted replica owns its share",
+        Duration::from_secs(60),
+        || async {
+            let owners = complete(ownership(&http, &all, REPLICAS).await?)?;
+            if loads(&owners).len() == REPLICAS {
+                Ok(owners)
+            } else {
+                Err("not yet".into())
+            }
+        },
+    )
     .await;
     let moved = after_rejoin
         .iter()
         .filter(|(object, owner)| after_kill.get(*object) != Some(*owner))
         .count();
     let ideal = all_objects().len() as f64 / REPLICAS as f64;
-    assert!(moved as f64 <= 1.25 * ideal, "{moved} objects moved on rejoin, ideal {ideal}");
+    assert!(
+        moved as f64 <= 1.25 * ideal,
+        "{moved} objects moved on rejoin, ideal {ideal}"
+    );
     eprintln!("rejoin moved {moved} objects (ideal {ideal:.0})");
 
     // 4. Cut a follower off from the others: it stops reconciling, the majority
@@ -502,7 +566,10 @@ async fn replicas_share_objects_fail_over_rejoin_and_fence_a_partitioned_member(
         .as_str()
         .expect("a leader")
         .to_owned();
-    let cut = replicas.iter().position(|r| r.id != leader).expect("a follower");
+    let cut = replicas
+        .iter()
+        .position(|r| r.id != leader)
+        .expect("a follower");
     let cut_id = replicas[cut].id.clone();
     partition.send_replace(Some(cut));
     let fenced_at = poll_for("the cut-off replica stops", MEMBER_TIMEOUT, || async {
@@ -515,11 +582,17 @@ async fn replicas_share_objects_fail_over_rejoin_and_fence_a_partitioned_member(
         }
     })
     .await;
-    let majority: Vec<&ReplicaProcess> =
-        replicas.iter().enumerate().filter(|(i, _)| *i != cut).map(|(_, r)| r).collect();
-    poll_for("the majority owns everything", MEMBER_TIMEOUT + Duration::from_secs(5), || async {
-        complete(ownership(&http, &majority, REPLICAS - 1).await?)
-    })
+    let majority: Vec<&ReplicaProcess> = replicas
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != cut)
+        .map(|(_, r)| r)
+        .collect();
+    poll_for(
+        "the majority owns everything",
+        MEMBER_TIMEOUT + Duration::from_secs(5),
+        || async { complete(ownership(&http, &majority, REPLICAS - 1).await?) },
+    )
     .await;
     repos[1].as_ref().expect("repo-1").write(
         "app/settings.yaml",
@@ -530,9 +603,11 @@ async fn replicas_share_objects_fail_over_rejoin_and_fence_a_partitioned_member(
     git.patch("repo-1", &PatchParams::default(), &Patch::Merge(patch))
         .await
         .expect("request a fetch");
-    poll_for("the majority applies the new commit", Duration::from_secs(120), || {
-        kustomizations_ready(&kustomizations, Some(("repo-1", &revision)))
-    })
+    poll_for(
+        "the majority applies the new commit",
+        Duration::from_secs(120),
+        || kustomizations_ready(&kustomizations, Some(("repo-1", &revision))),
+    )
     .await;
     let cut_agent_writes_after = |since: chrono::DateTime<chrono::Utc>| {
         let since = since.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
@@ -543,17 +618,59 @@ async fn replicas_share_objects_fail_over_rejoin_and_fence_a_partitioned_member(
             .collect::<Vec<_>>()
     };
     let stray = cut_agent_writes_after(fenced_at);
-    assert!(stray.is_empty(), "the cut-off replica wrote after it stopped: {stray:?}");
+    assert!(
+        stray.is_empty(),
+        "the cut-off replica wrote after it stopped: {stray:?}"
+    );
 
     // Heal: it rejoins and takes a share again.
     partition.send_replace(None);
-    poll_for("the healed replica owns its share again", Duration::from_secs(60), || async {
-        let owners = complete(ownership(&http, &all, REPLICAS).await?)?;
-        if loads(&owners).len() == REPLICAS { Ok(()) } else { Err("not yet".into()) }
-    })
+    poll_for(
+        "the healed replica owns its share again",
+        Duration::from_secs(60),
+        || async {
+            let owners = complete(ownership(&http, &all, REPLICAS).await?)?;
+            if loads(&owners).len() == REPLICAS {
+                Ok(())
+            } else {
+                Err("not yet".into())
+            }
+        },
+    )
     .await;
 
-    // 5. No two replicas wrote one object within one reconcile: between two
+    // 5. A replica stopped with SIGTERM leaves at once: the others own everything
+    // sooner than the member timeout would have let them.
+    let leaving = replicas
+        .iter()
+        .position(|r| r.id != leader)
+        .expect("a follower");
+    let pid = replicas[leaving].child.as_ref().expect("running").id();
+    let stopped = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(stopped.success());
+    let left_at = Instant::now();
+    let rest: Vec<&ReplicaProcess> = replicas
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != leaving)
+        .map(|(_, r)| r)
+        .collect();
+    poll_for(
+        "the others own everything after a clean leave",
+        MEMBER_TIMEOUT,
+        || async { complete(ownership(&http, &rest, REPLICAS - 1).await?) },
+    )
+    .await;
+    eprintln!("clean leave handed over in {:?}", left_at.elapsed());
+    if let Some(mut child) = replicas[leaving].child.take() {
+        let status = child.wait().expect("exit");
+        assert!(status.success(), "a clean stop exits 0: {status}");
+    }
+
+    // 6. No two replicas wrote one object within one reconcile: between two
     // writes by one replica, no other replica wrote it within 2 s.
     let mut overlaps = Vec::new();
     for (object, writes) in writes_by_object(audit.path()) {

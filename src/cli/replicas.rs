@@ -12,7 +12,10 @@ use crate::raft::{ReplicaStatus, STATUS_PATH};
 pub const LEASE_NAME: &str = "ferroflux-raft";
 
 /// Finds a replica from `server` or from the bootstrap Lease in the namespace.
-async fn entry_point(global: &super::flux::GlobalArgs, server: Option<&str>) -> anyhow::Result<String> {
+async fn entry_point(
+    global: &super::flux::GlobalArgs,
+    server: Option<&str>,
+) -> anyhow::Result<String> {
     if let Some(server) = server {
         return Ok(server.to_owned());
     }
@@ -22,10 +25,7 @@ async fn entry_point(global: &super::flux::GlobalArgs, server: Option<&str>) -> 
         .get_opt(LEASE_NAME)
         .await
         .context("reading the cluster's Lease")?;
-    let Some(holder) = lease
-        .and_then(|l| l.spec)
-        .and_then(|s| s.holder_identity)
-    else {
+    let Some(holder) = lease.and_then(|l| l.spec).and_then(|s| s.holder_identity) else {
         bail!(
             "no Lease {LEASE_NAME} in namespace {}: are the replicas running with --raft-listen? (or pass --server HOST:PORT)",
             global.namespace
@@ -71,8 +71,16 @@ pub async fn get(global: &super::flux::GlobalArgs, server: Option<&str>) -> anyh
                 member_addr.clone(),
                 s.role.to_lowercase(),
                 s.epoch.to_string(),
-                s.owned.get("GitRepository").copied().unwrap_or(0).to_string(),
-                s.owned.get("Kustomization").copied().unwrap_or(0).to_string(),
+                s.owned
+                    .get("GitRepository")
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string(),
+                s.owned
+                    .get("Kustomization")
+                    .copied()
+                    .unwrap_or(0)
+                    .to_string(),
                 s.owned_slots.to_string(),
                 s.fenced.to_string(),
             ],

@@ -838,8 +838,12 @@ impl Cluster {
         };
         match tokio::time::timeout(Duration::from_secs(5), self.node.write(leave)).await {
             Ok(Ok(_)) => tracing::info!("left the cluster"),
-            Ok(Err(error)) => tracing::warn!(%error, "could not leave the cluster; the others will remove this replica"),
-            Err(_) => tracing::warn!("leaving the cluster timed out; the others will remove this replica"),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "could not leave the cluster; the others will remove this replica")
+            }
+            Err(_) => {
+                tracing::warn!("leaving the cluster timed out; the others will remove this replica")
+            }
         }
         let _ = self.node.raft.shutdown().await;
         for task in self.tasks {

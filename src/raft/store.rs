@@ -164,7 +164,9 @@ impl LogFile {
         if let Some(purged) = self.state.purged {
             records.push(Record::Purge(purged));
         }
-        records.push(Record::Append(self.state.entries.values().cloned().collect()));
+        records.push(Record::Append(
+            self.state.entries.values().cloned().collect(),
+        ));
         records.push(Record::Committed(self.state.committed));
         let tmp = self.path.with_extension("compacting");
         let mut file = File::create(&tmp)?;
@@ -505,7 +507,8 @@ mod tests {
     impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, tempfile::TempDir> for TempStores {
         async fn build(
             &self,
-        ) -> Result<(tempfile::TempDir, LogStore, StateMachineStore), StorageError<NodeId>> {
+        ) -> Result<(tempfile::TempDir, LogStore, StateMachineStore), StorageError<NodeId>>
+        {
             let dir = tempfile::tempdir().map_err(io_read)?;
             let log = LogStore::open(dir.path()).map_err(io_read)?;
             let machine = StateMachineStore::open(dir.path()).map_err(io_read)?;
@@ -547,7 +550,8 @@ mod tests {
                 file.write(Record::Append((1..=5).map(|i| entry(3, i)).collect()))
                     .expect("append");
                 file.write(Record::Truncate(5)).expect("truncate");
-                file.write(Record::Purge(entry(3, 1).log_id)).expect("purge");
+                file.write(Record::Purge(entry(3, 1).log_id))
+                    .expect("purge");
             }
             drop(log);
             // A crash in the middle of a record leaves a partial frame behind.
@@ -581,12 +585,18 @@ mod tests {
         {
             let mut file = log.lock();
             for i in 1..=(COMPACT_AFTER_RECORDS as u64 + 10) {
-                file.write(Record::Append(vec![entry(1, i)])).expect("append");
+                file.write(Record::Append(vec![entry(1, i)]))
+                    .expect("append");
                 if i > 3 {
-                    file.write(Record::Purge(entry(1, i - 3).log_id)).expect("purge");
+                    file.write(Record::Purge(entry(1, i - 3).log_id))
+                        .expect("purge");
                 }
             }
-            assert!(file.records < 100, "{} records after compaction", file.records);
+            assert!(
+                file.records < 100,
+                "{} records after compaction",
+                file.records
+            );
         }
         drop(log);
         log = LogStore::open(dir.path()).expect("reopen");

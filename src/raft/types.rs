@@ -112,7 +112,11 @@ mod tests {
     fn membership_changes_bump_the_epoch_and_repeats_do_not() {
         let mut state = ClusterState::default();
         assert_eq!(state.apply(&join("a")).epoch, 1);
-        assert_eq!(state.apply(&join("a")).epoch, 1, "a repeated join changes nothing");
+        assert_eq!(
+            state.apply(&join("a")).epoch,
+            1,
+            "a repeated join changes nothing"
+        );
         assert_eq!(state.apply(&join("b")).epoch, 2);
         let moved = Command::Join {
             id: "b".into(),

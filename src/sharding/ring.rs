@@ -85,8 +85,10 @@ impl Ring {
         }
         let capacity = self.capacity(keys.len());
         let mut load: HashMap<&str, usize> = HashMap::new();
-        let mut order: Vec<(u64, &'k str)> =
-            keys.iter().map(|k| (stable_hash(k.as_bytes()), *k)).collect();
+        let mut order: Vec<(u64, &'k str)> = keys
+            .iter()
+            .map(|k| (stable_hash(k.as_bytes()), *k))
+            .collect();
         order.sort_unstable();
         order.dedup();
         for (hash, key) in order {

@@ -30,7 +30,10 @@ impl SlotTable {
         let names: Vec<String> = (0..SLOTS).map(|s| format!("slot-{s}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let assigned = Ring::new(members, VNODES, LOAD_FACTOR).assign(&refs);
-        let owners = refs.iter().map(|name| assigned.get(name).cloned()).collect();
+        let owners = refs
+            .iter()
+            .map(|name| assigned.get(name).cloned())
+            .collect();
         Self { owners }
     }
 

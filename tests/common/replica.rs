@@ -12,6 +12,22 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
 use serde_json::{json, Value};
 
+/// The Kustomization resource, for dynamic APIs.
+pub fn ks_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kustomize.toolkit.fluxcd.io", "v1", "Kustomization"),
+        "kustomizations",
+    )
+}
+
+/// The GitRepository resource, for dynamic APIs.
+pub fn git_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
+        "gitrepositories",
+    )
+}
+
 /// An embedded API server with the Flux CRDs installed and `namespaces` created.
 pub async fn flux_cluster(config: Config, namespaces: &[&str]) -> (ApiServer, kube::Client) {
     let server = ApiServer::start(config).await.expect("server");
