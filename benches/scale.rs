@@ -91,13 +91,7 @@ impl Drop for ReplicaProcess {
 }
 
 impl ReplicaProcess {
-    fn start(
-        kubeconfig: &Path,
-        dir: &Path,
-        index: usize,
-        scenario: &Scenario,
-        raft_port: u16,
-    ) -> Self {
+    fn start(kubeconfig: &Path, dir: &Path, index: usize, scenario: &Scenario) -> Self {
         let id = format!("bench-{index}");
         let mut command = Command::new(env!("CARGO_BIN_EXE_ferroflux"));
         command
@@ -117,7 +111,7 @@ impl ReplicaProcess {
             command
                 .args([
                     "--raft-listen",
-                    &format!("127.0.0.1:{}", raft_port + index as u16),
+                    &format!("127.0.0.1:{}", testutil::free_port()),
                 ])
                 .arg("--data-dir")
                 .arg(dir.join(format!("{id}/data")))
@@ -304,19 +298,10 @@ async fn run(scenario: Scenario) {
     eprintln!("  {repos} GitRepositories and {k} Kustomizations created");
     server.faults().set_latency(scenario.latency);
     let dir = tempfile::tempdir().expect("replica dirs");
-    let raft_port = testutil::free_port();
     let started = Instant::now();
     let from = now();
     let replicas: Vec<ReplicaProcess> = (0..scenario.replicas)
-        .map(|i| {
-            ReplicaProcess::start(
-                server.kubeconfig_path(),
-                dir.path(),
-                i,
-                &scenario,
-                raft_port,
-            )
-        })
+        .map(|i| ReplicaProcess::start(server.kubeconfig_path(), dir.path(), i, &scenario))
         .collect();
     let deadline = Instant::now() + Duration::from_secs(900);
     let mut last_report = Instant::now();
@@ -327,7 +312,10 @@ async fn run(scenario: Scenario) {
             break;
         }
         if last_report.elapsed() > Duration::from_secs(10) {
-            eprintln!("  {ready} of {k} Ready after {:.0} s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "  {ready} of {k} Ready after {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
             last_report = Instant::now();
         }
         assert!(
