@@ -22,6 +22,8 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once at start-up; boxing the large variant would buy nothing.
+#[allow(clippy::large_enum_variant)]
 enum Command {
     /// Print the version of ferroflux.
     Version,

@@ -27,42 +27,51 @@ fn bincode_reply<T: Serialize>(value: &T) -> Response {
     }
 }
 
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, Response> {
-    decode(bytes).map_err(|e| (StatusCode::BAD_REQUEST, format!("bad body: {e}")).into_response())
+/// A request body that did not decode.
+struct BadBody(String);
+
+impl IntoResponse for BadBody {
+    fn into_response(self) -> Response {
+        (StatusCode::BAD_REQUEST, format!("bad body: {}", self.0)).into_response()
+    }
+}
+
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, BadBody> {
+    decode(bytes).map_err(|e| BadBody(e.to_string()))
 }
 
 async fn append(State(node): State<Arc<Node>>, bytes: Bytes) -> Response {
     match body(&bytes) {
         Ok(request) => bincode_reply(&node.raft.append_entries(request).await),
-        Err(bad) => bad,
+        Err(bad) => bad.into_response(),
     }
 }
 
 async fn vote(State(node): State<Arc<Node>>, bytes: Bytes) -> Response {
     match body(&bytes) {
         Ok(request) => bincode_reply(&node.raft.vote(request).await),
-        Err(bad) => bad,
+        Err(bad) => bad.into_response(),
     }
 }
 
 async fn snapshot(State(node): State<Arc<Node>>, bytes: Bytes) -> Response {
     match body(&bytes) {
         Ok(request) => bincode_reply(&node.raft.install_snapshot(request).await),
-        Err(bad) => bad,
+        Err(bad) => bad.into_response(),
     }
 }
 
 async fn heartbeat(State(node): State<Arc<Node>>, bytes: Bytes) -> Response {
     match body(&bytes) {
         Ok(request) => bincode_reply(&node.on_heartbeat(request)),
-        Err(bad) => bad,
+        Err(bad) => bad.into_response(),
     }
 }
 
 async fn write(State(node): State<Arc<Node>>, bytes: Bytes) -> Response {
     match body(&bytes) {
         Ok(request) => bincode_reply(&node.on_write(request).await),
-        Err(bad) => bad,
+        Err(bad) => bad.into_response(),
     }
 }
 
