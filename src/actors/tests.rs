@@ -928,6 +928,10 @@ async fn reconciles_are_counted_and_timed_per_kind() {
                 assert!(labels.contains_key("namespace") && labels.contains_key("name"));
                 histogram_samples += samples.len();
             }
+            // The router counts the objects running here, per kind.
+            ("ferroflux_owned_objects", DebugValue::Gauge(owned)) => {
+                assert!(owned.into_inner() >= 1.0, "{owned}");
+            }
             (name, _) => panic!("unexpected metric {name}"),
         }
     }
