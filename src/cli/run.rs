@@ -16,6 +16,7 @@ use crate::controllers::kustomization::applier::Applier;
 use crate::controllers::kustomization::{self, KustomizationReconciler};
 use crate::raft::{Cluster, ClusterOptions, LeaseConfig, SlotOwnership};
 use crate::source::artifact::ArtifactStore;
+use crate::source::unpacked::UnpackedArtifacts;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -240,6 +241,12 @@ pub(crate) async fn start(
         client: client.clone(),
         applier: Arc::new(Applier::new(client.clone())),
         store,
+        // Enough for every build in flight to share, and for a source's
+        // Kustomizations (reconciled together) to find theirs still unpacked.
+        unpacked: Arc::new(
+            UnpackedArtifacts::new((args.concurrent * 4).max(64))
+                .context("creating the directory for unpacked artifacts")?,
+        ),
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .build()

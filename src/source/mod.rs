@@ -5,6 +5,7 @@
 pub mod artifact;
 pub mod git;
 pub mod ignore;
+pub mod unpacked;
 
 #[cfg(test)]
 mod server_tests;

@@ -23,6 +23,7 @@ use crate::api::source_v1::GitRepository;
 use crate::controllers::conditions::{self, FALSE, READY, RECONCILING, STALLED, TRUE};
 use crate::controllers::events::{EventRecorder, EventType};
 use crate::source::artifact::{extract_tar_gz, ArtifactStore};
+use crate::source::unpacked::{UnpackError, Unpacked, UnpackedArtifacts};
 
 /// The field manager of our status writes, Flux's controller name.
 pub const CONTROLLER: &str = "kustomize-controller";
@@ -34,6 +35,8 @@ pub struct KustomizationReconciler {
     pub applier: Arc<Applier>,
     /// The replica's own artifact store: artifacts it serves are read from disk.
     pub store: Arc<ArtifactStore>,
+    /// Artifacts unpacked once and shared by the builds that use them.
+    pub unpacked: Arc<UnpackedArtifacts>,
     pub http: reqwest::Client,
     pub events: EventRecorder,
     /// How long to wait before checking a dependency again (`--requeue-dependency`).
@@ -143,8 +146,9 @@ impl KustomizationReconciler {
             .ok_or_else(|| Failure::retry("ArtifactFailed", "Source artifact not found, retrying"))
     }
 
-    /// Downloads (or reads from the local store) and unpacks the artifact.
-    async fn fetch(&self, artifact: &Artifact) -> Result<tempfile::TempDir, Failure> {
+    /// The artifact's tarball, from the local store or downloaded, verified
+    /// against its digest.
+    async fn download(&self, artifact: &Artifact) -> Result<Vec<u8>, Failure> {
         // An artifact this replica serves is read from its store; the path comes from
         // a status, so it must be a plain relative path inside the store.
         let local = Path::new(&artifact.path)
@@ -158,28 +162,20 @@ impl KustomizationReconciler {
         let bytes = match from_disk {
             Some(bytes) => bytes,
             None => {
+                let failed = |e: reqwest::Error| {
+                    Failure::retry(
+                        "ArtifactFailed",
+                        format!("failed to download artifact: {e}"),
+                    )
+                };
                 let response = self
                     .http
                     .get(&artifact.url)
                     .send()
                     .await
                     .and_then(|r| r.error_for_status())
-                    .map_err(|e| {
-                        Failure::retry(
-                            "ArtifactFailed",
-                            format!("failed to download artifact: {e}"),
-                        )
-                    })?;
-                response
-                    .bytes()
-                    .await
-                    .map_err(|e| {
-                        Failure::retry(
-                            "ArtifactFailed",
-                            format!("failed to download artifact: {e}"),
-                        )
-                    })?
-                    .to_vec()
+                    .map_err(failed)?;
+                response.bytes().await.map_err(failed)?.to_vec()
             }
         };
         let digest = {
@@ -199,6 +195,24 @@ impl KustomizationReconciler {
                 ),
             ));
         }
+        Ok(bytes)
+    }
+
+    /// The artifact unpacked: shared with every other build of the same digest,
+    /// or, when the build decrypts files in place, a private copy.
+    async fn fetch(&self, artifact: &Artifact, private: bool) -> Result<Workdir, Failure> {
+        if !private {
+            return self
+                .unpacked
+                .get_or_unpack(&artifact.digest, || self.download(artifact))
+                .await
+                .map(Workdir::Shared)
+                .map_err(|e| match e {
+                    UnpackError::Download(failure) => failure,
+                    UnpackError::Extract(message) => Failure::retry("ArtifactFailed", message),
+                });
+        }
+        let bytes = self.download(artifact).await?;
         tokio::task::spawn_blocking(move || {
             let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
             extract_tar_gz(bytes.as_slice(), dir.path()).map_err(|e| e.to_string())?;
@@ -206,7 +220,23 @@ impl KustomizationReconciler {
         })
         .await
         .map_err(|e| Failure::retry("ArtifactFailed", e.to_string()))?
+        .map(Workdir::Private)
         .map_err(|e| Failure::retry("ArtifactFailed", format!("failed to extract artifact: {e}")))
+    }
+}
+
+/// Where a build reads its artifact from.
+enum Workdir {
+    Shared(Arc<Unpacked>),
+    Private(tempfile::TempDir),
+}
+
+impl Workdir {
+    fn path(&self) -> &Path {
+        match self {
+            Self::Shared(unpacked) => unpacked.path(),
+            Self::Private(dir) => dir.path(),
+        }
     }
 }
 
@@ -1116,7 +1146,8 @@ impl Reconciler for KustomizationReconciler {
             Err(f) => return self.fail(object, &key, status, generation, f).await,
         };
         status.last_attempted_revision = Some(artifact.revision.clone());
-        let workdir = match self.fetch(&artifact).await {
+        // SOPS decrypts files in place: such builds get a private copy.
+        let workdir = match self.fetch(&artifact, ks.spec.decryption.is_some()).await {
             Ok(dir) => dir,
             Err(f) => return self.fail(object, &key, status, generation, f).await,
         };
