@@ -196,10 +196,13 @@ fn count_ready(list: &[DynamicObject]) -> usize {
         .count()
 }
 
-fn replica_requests(audit: &Path, from: &str, to: &str) -> (usize, usize) {
+/// The replicas' requests between `from` and `to`: total, writes, and counts by
+/// "verb resource[/subresource]".
+fn replica_requests(audit: &Path, from: &str, to: &str) -> (usize, usize, Vec<(String, usize)>) {
     let text = std::fs::read_to_string(audit).unwrap_or_default();
     let mut total = 0;
     let mut writes = 0;
+    let mut by_kind: HashMap<String, usize> = HashMap::new();
     for line in text.lines() {
         let Ok(e) = serde_json::from_str::<Value>(line) else {
             continue;
@@ -215,6 +218,12 @@ fn replica_requests(audit: &Path, from: &str, to: &str) -> (usize, usize) {
             continue;
         }
         total += 1;
+        let resource = e["objectRef"]["resource"].as_str().unwrap_or("-");
+        let what = match e["objectRef"]["subresource"].as_str() {
+            Some(sub) => format!("{} {resource}/{sub}", e["verb"].as_str().unwrap_or("?")),
+            None => format!("{} {resource}", e["verb"].as_str().unwrap_or("?")),
+        };
+        *by_kind.entry(what).or_default() += 1;
         if matches!(
             e["verb"].as_str(),
             Some("create" | "update" | "patch" | "delete")
@@ -222,7 +231,9 @@ fn replica_requests(audit: &Path, from: &str, to: &str) -> (usize, usize) {
             writes += 1;
         }
     }
-    (total, writes)
+    let mut by_kind: Vec<(String, usize)> = by_kind.into_iter().collect();
+    by_kind.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    (total, writes, by_kind)
 }
 
 fn now() -> String {
@@ -374,7 +385,7 @@ done"#;
     for r in &replicas {
         reconciles += r.reconciles(&http).await;
     }
-    let (requests, writes) = replica_requests(audit.path(), &from, &to);
+    let (requests, writes, by_kind) = replica_requests(audit.path(), &from, &to);
 
     // Resync: every Kustomization asked to reconcile again, nothing to apply.
     let token = now();
@@ -411,7 +422,7 @@ done"#;
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let resync_in = resync_started.elapsed();
-    let (resync_requests, resync_writes) = replica_requests(audit.path(), &resync_from, &now());
+    let (resync_requests, resync_writes, _) = replica_requests(audit.path(), &resync_from, &now());
 
     let mut per_replica: HashMap<usize, (f64, f64)> = HashMap::new();
     for (i, r) in replicas.iter().enumerate() {
@@ -430,6 +441,12 @@ done"#;
         "  replica API requests until Ready: {requests} ({writes} writes), {:.1} per Kustomization reconcile ({reconciles} reconciles)",
         requests as f64 / reconciles.max(1) as f64
     );
+    let breakdown: Vec<String> = by_kind
+        .iter()
+        .take(8)
+        .map(|(what, n)| format!("{what} {:.2}", *n as f64 / reconciles.max(1) as f64))
+        .collect();
+    println!("    per reconcile: {}", breakdown.join(", "));
     println!(
         "  resync of all {k} with nothing to apply: {:.1} s, {:.1} API requests per reconcile ({resync_writes} writes: the lastHandledReconcileAt status)",
         resync_in.as_secs_f64(),

@@ -15,9 +15,22 @@ use crate::kubelet::{self, KubeletConfig};
 use crate::rbac::UserInfo;
 use crate::store::{str_at, Change, EventType};
 
-/// Workloads the kubelet still watches: (resource key, namespace, name) → (generation,
-/// when that generation was first seen).
-type Tracked = HashMap<(Arc<str>, String, String), (i64, chrono::DateTime<chrono::Utc>)>;
+type Utc = chrono::DateTime<chrono::Utc>;
+
+/// A workload the kubelet still watches.
+#[derive(Debug, Clone, Copy)]
+struct Rollout {
+    generation: i64,
+    /// When that generation was first seen: the rollout's start.
+    seen_at: Utc,
+    /// When to simulate it next: at once after it changed, else when the
+    /// simulation said its status could change. Looking at every workload every
+    /// tick cost the server most of its CPU with thousands of Deployments.
+    due: Utc,
+}
+
+/// (resource key, namespace, name) → its rollout.
+type Tracked = HashMap<(Arc<str>, String, String), Rollout>;
 
 const CRD_KEY: &str = "apiextensions.k8s.io/customresourcedefinitions";
 const NAMESPACE_KEY: &str = "/namespaces";
@@ -319,9 +332,15 @@ pub async fn run(
                 let state = shared.lock();
                 for key in SIMULATED {
                     for (ns, name) in state.names_of(key, None) {
+                        let now = chrono::Utc::now();
                         tracked
                             .entry((Arc::from(*key), ns, name))
-                            .or_insert((-1, chrono::Utc::now()));
+                            .and_modify(|rollout| rollout.due = now)
+                            .or_insert(Rollout {
+                                generation: -1,
+                                seen_at: now,
+                                due: now,
+                            });
                     }
                 }
             }
@@ -363,12 +382,17 @@ fn drain_changes(
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)
                     .unwrap_or(0);
-                let entry = tracked
-                    .entry(id)
-                    .or_insert((generation, chrono::Utc::now()));
-                if entry.0 != generation {
-                    *entry = (generation, chrono::Utc::now());
+                let now = chrono::Utc::now();
+                let rollout = tracked.entry(id).or_insert(Rollout {
+                    generation,
+                    seen_at: now,
+                    due: now,
+                });
+                if rollout.generation != generation {
+                    rollout.generation = generation;
+                    rollout.seen_at = now;
                 }
+                rollout.due = now;
             }
             Err(broadcast::error::TryRecvError::Empty)
             | Err(broadcast::error::TryRecvError::Closed) => return Ok(()),
@@ -380,17 +404,25 @@ fn drain_changes(
 fn simulate(state: &mut State, tracked: &mut Tracked, config: &KubeletConfig) {
     let now = chrono::Utc::now();
     let mut settled = HashSet::new();
-    for ((key, ns, name), (_, seen_at)) in tracked.iter() {
+    for (id, rollout) in tracked.iter_mut().filter(|(_, r)| r.due <= now) {
+        let (key, ns, name) = id;
         let Some(object) = state.store.get(key, ns, name) else {
-            settled.insert((key.clone(), ns.clone(), name.clone()));
+            settled.insert(id.clone());
             continue;
         };
-        if let Some(status) = kubelet::desired_status(&object, config, *seen_at, now) {
-            let mut next = (*object).clone();
-            next["status"] = status;
-            state.store.put(key, next);
-        } else if kubelet::is_settled(&object, config, *seen_at, now) {
-            settled.insert((key.clone(), ns.clone(), name.clone()));
+        let simulation = kubelet::simulate(&object, config, rollout.seen_at, now);
+        match (simulation.status, simulation.changes_at) {
+            (Some(status), _) => {
+                let mut next = (*object).clone();
+                next["status"] = status;
+                state.store.put(key, next);
+                // The write comes back as a change, which looks again at once.
+                rollout.due = simulation.changes_at.unwrap_or(now);
+            }
+            (None, Some(at)) => rollout.due = at,
+            (None, None) => {
+                settled.insert(id.clone());
+            }
         }
     }
     for id in settled {

@@ -42,29 +42,56 @@ pub struct KubeletConfig {
     pub progress_deadline: std::time::Duration,
 }
 
-/// The status `object` (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job) should have
-/// now, or None when its kind is not simulated or nothing changes.
+/// What the simulation says of a workload at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Simulation {
+    /// The status to write, or None when it is already right (or the kind is not
+    /// simulated).
+    pub status: Option<Value>,
+    /// The earliest time at which the answer can change unless the object does
+    /// (a rollout becoming ready, a deadline passing); None when only a change of
+    /// the object can change it.
+    pub changes_at: Option<DateTime<Utc>>,
+}
+
+/// Simulates `object` (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job) at `now`.
 /// `generation_seen_at` is when the simulation first saw the object's current
 /// `metadata.generation` (the rollout's start).
+pub fn simulate(
+    object: &Value,
+    config: &KubeletConfig,
+    generation_seen_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Simulation {
+    let clock = Clock {
+        config,
+        seen_at: generation_seen_at,
+        now,
+        next: std::cell::Cell::new(None),
+    };
+    let status = match Workload::of(object) {
+        Some(Workload::Deployment) => Some(deployment_status(object, &clock)),
+        Some(Workload::StatefulSet) => Some(stateful_set_status(object, &clock)),
+        Some(Workload::DaemonSet) => Some(daemon_set_status(object, &clock)),
+        Some(Workload::ReplicaSet) => Some(replica_set_status(object, &clock)),
+        Some(Workload::Job) => job_status(object, &clock),
+        None => None,
+    };
+    Simulation {
+        status: status.filter(|status| object.get("status") != Some(status)),
+        changes_at: clock.next.get(),
+    }
+}
+
+/// The status `object` should have now, or None when its kind is not simulated or
+/// nothing changes (see [`simulate`]).
 pub fn desired_status(
     object: &Value,
     config: &KubeletConfig,
     generation_seen_at: chrono::DateTime<chrono::Utc>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Option<Value> {
-    let clock = Clock {
-        config,
-        seen_at: generation_seen_at,
-        now,
-    };
-    let status = match Workload::of(object)? {
-        Workload::Deployment => deployment_status(object, &clock),
-        Workload::StatefulSet => stateful_set_status(object, &clock),
-        Workload::DaemonSet => daemon_set_status(object, &clock),
-        Workload::ReplicaSet => replica_set_status(object, &clock),
-        Workload::Job => job_status(object, &clock)?,
-    };
-    (object.get("status") != Some(&status)).then_some(status)
+    simulate(object, config, generation_seen_at, now).status
 }
 
 /// Whether `object`'s status is final: it will not change any more unless the object changes
@@ -164,17 +191,28 @@ impl Workload {
     }
 }
 
-/// The times a status is computed from.
+/// The times a status is computed from. Every question about time goes through
+/// [`Clock::passed`], which remembers the earliest moment still to come that it
+/// was asked about: until then every answer, and so the status, stays the same.
 struct Clock<'a> {
     config: &'a KubeletConfig,
     seen_at: DateTime<Utc>,
     now: DateTime<Utc>,
+    next: std::cell::Cell<Option<DateTime<Utc>>>,
 }
 
 impl Clock<'_> {
     /// Whether `after` has passed since `start`.
     fn passed(&self, start: DateTime<Utc>, after: TimeDelta) -> bool {
-        self.now.signed_duration_since(start) >= after
+        let passed = self.now.signed_duration_since(start) >= after;
+        if !passed {
+            // A moment beyond the calendar never comes: nothing to wait for.
+            if let Some(at) = start.checked_add_signed(after) {
+                let earliest = self.next.get().map_or(at, |next| next.min(at));
+                self.next.set(Some(earliest));
+            }
+        }
+        passed
     }
 
     /// Whether the pods started for the current generation are ready by now.
@@ -988,6 +1026,37 @@ mod tests {
         // The server forgets settled objects and times them again from any later change
         // (a label, say): a finished rollout stays finished.
         assert_eq!(desired_status(&web, &config(), at(100), at(100)), None);
+    }
+
+    #[test]
+    fn the_simulation_says_when_to_look_again() {
+        let mut web = deployment(2, "nginx:1.27");
+        let first = simulate(&web, &config(), start(), at(0));
+        assert!(first.status.is_some(), "a new Deployment gets a status");
+        // Its pods become ready `ready_after` (2 s) after the rollout began.
+        assert_eq!(first.changes_at, Some(at(2)));
+        step(&mut web, start(), at(0));
+        let waiting = simulate(&web, &config(), start(), at(1));
+        assert_eq!(waiting.status, None);
+        assert_eq!(waiting.changes_at, Some(at(2)));
+        let ready = simulate(&web, &config(), start(), at(2));
+        assert!(ready.status.is_some(), "ready when the moment comes");
+        step(&mut web, start(), at(2));
+        assert_eq!(
+            simulate(&web, &config(), start(), at(3)),
+            Simulation {
+                status: None,
+                changes_at: None
+            },
+            "a finished rollout waits for nothing"
+        );
+        // A failing one waits for its progress deadline (10 s).
+        let mut failing = deployment(1, "nginx:fail");
+        step(&mut failing, start(), at(0));
+        assert_eq!(
+            simulate(&failing, &config(), start(), at(1)).changes_at,
+            Some(at(10))
+        );
     }
 
     #[test]
