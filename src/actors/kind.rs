@@ -46,7 +46,7 @@ impl Default for KindConfig {
 #[derive(Debug)]
 pub enum KindMsg {
     /// Start the object's actor, or hand it the new version of the object.
-    Apply(Value),
+    Apply(Arc<Value>),
     /// Stop the object's actor (deleted, or no longer owned here).
     Remove(ObjectKey),
     /// Stop these objects' actors and answer once they have all stopped; with
@@ -72,7 +72,7 @@ pub struct KindStats {
 
 struct RunningObject {
     actor: ActorRef<ObjectMsg>,
-    object: Value,
+    object: Arc<Value>,
     panics: u32,
 }
 
@@ -99,7 +99,7 @@ impl<R: Reconciler> KindState<R> {
         &mut self,
         myself: &ActorRef<KindMsg>,
         key: ObjectKey,
-        object: Value,
+        object: Arc<Value>,
         panics: u32,
     ) {
         let args = ObjectArgs {

@@ -24,7 +24,7 @@ pub enum ObjectMsg {
     Reconcile { reason: ReconcileReason },
     /// The watch saw a new version of the object; reconciles only if the
     /// change matters (generation, requestedAt, deletion), not for status writes.
-    SpecChanged(Value),
+    SpecChanged(Arc<Value>),
     /// A source this object depends on has a new artifact.
     ArtifactChanged { source: ObjectKey },
     /// An object this object depends on became ready.
@@ -61,7 +61,8 @@ pub struct ObjectSnapshot {
 
 pub(crate) struct ObjectArgs<R> {
     pub key: ObjectKey,
-    pub object: Value,
+    /// Shared with the kind supervisor and the router: one copy per object.
+    pub object: Arc<Value>,
     pub reconciler: Arc<R>,
     pub config: KindConfig,
     pub scheduler: Arc<ReconcileScheduler>,
@@ -209,7 +210,7 @@ impl<R: Reconciler> ObjectState<R> {
     fn snapshot(&self) -> ObjectSnapshot {
         ObjectSnapshot {
             key: self.args.key.clone(),
-            object: self.args.object.clone(),
+            object: (*self.args.object).clone(),
             reconciles: self.reconciles,
             failures: self.failures,
             ready: self.ready,

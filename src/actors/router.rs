@@ -144,7 +144,7 @@ pub(crate) struct RouterState {
     kinds_by_supervisor: HashMap<ActorId, String>,
     /// Every watched object of a registered kind, owned or not, so that a
     /// gained object starts without a relist.
-    objects: HashMap<ObjectKey, Value>,
+    objects: HashMap<ObjectKey, Arc<Value>>,
     owned: HashSet<ObjectKey>,
     owned_by_kind: HashMap<String, usize>,
     ownership: Arc<dyn Ownership>,
@@ -168,7 +168,7 @@ impl RouterState {
         }
     }
 
-    fn start(&mut self, key: &ObjectKey, object: Value) {
+    fn start(&mut self, key: &ObjectKey, object: Arc<Value>) {
         if self.owned.insert(key.clone()) {
             self.count_owned(&key.kind, 1);
         }
@@ -316,8 +316,9 @@ impl Actor for ShardRouter {
                 };
                 let dependencies = entry.registration.dependencies(&object);
                 state.subscriptions.set(&key, dependencies);
+                let object = Arc::new(object);
                 let before = state.objects.insert(key.clone(), object.clone());
-                state.notify_from_status(&key, before.as_ref(), &object);
+                state.notify_from_status(&key, before.as_deref(), &object);
                 if state.ownership.owns(&key) {
                     state.start(&key, object);
                 } else {
