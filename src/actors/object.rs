@@ -139,12 +139,9 @@ impl<R: Reconciler> ObjectState<R> {
         tracing::debug!(object = %key, ?reason, "reconciling");
         let started = Instant::now();
         // A panic here unwinds through `permit` (freeing the slot) and fails
-        // this actor only; the kind supervisor restarts it.
-        let outcome = self
-            .args
-            .reconciler
-            .reconcile(&self.args.object, &ctx)
-            .await;
+        // this actor only; the kind supervisor restarts it. Boxed: a reconcile's
+        // state is kilobytes, and inline it would size every idle actor's task.
+        let outcome = Box::pin(self.args.reconciler.reconcile(&self.args.object, &ctx)).await;
         drop(permit);
         self.reconciles += 1;
         record_reconcile(&key, started.elapsed(), outcome_label(&outcome));
