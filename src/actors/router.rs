@@ -129,6 +129,68 @@ impl Subscriptions {
     }
 }
 
+/// What the cross-replica notifications compare between two versions of an
+/// object this replica does not run: its artifact (digest and address) and its
+/// readiness (with the revision it is ready at).
+#[derive(Debug, Clone, Default, PartialEq)]
+struct StatusSummary {
+    artifact: Option<(Value, Option<Value>)>,
+    ready_at: Option<Option<Value>>,
+}
+
+impl StatusSummary {
+    fn of(object: &Value) -> Self {
+        let artifact = object
+            .pointer("/status/artifact/digest")
+            .map(|digest| (digest.clone(), object.pointer("/status/artifact/url").cloned()));
+        let ready = object
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+            .is_some_and(|c| c["status"] == "True");
+        let revision = object
+            .pointer("/status/lastAppliedRevision")
+            .or_else(|| object.pointer("/status/artifact/revision"))
+            .cloned();
+        Self {
+            artifact,
+            ready_at: ready.then_some(revision),
+        }
+    }
+}
+
+/// A watched object as the router keeps it: shared with its actor while it runs
+/// here; otherwise packed as JSON, a fraction of the memory of a parsed object,
+/// until this replica gains it.
+enum Kept {
+    Running(Arc<Value>),
+    Packed(Box<[u8]>),
+}
+
+impl Kept {
+    fn new(object: Arc<Value>, running: bool) -> Self {
+        if running {
+            return Self::Running(object);
+        }
+        match serde_json::to_vec(&*object) {
+            Ok(json) => Self::Packed(json.into_boxed_slice()),
+            Err(_) => Self::Running(object),
+        }
+    }
+
+    fn object(&self) -> Option<Arc<Value>> {
+        match self {
+            Self::Running(object) => Some(object.clone()),
+            Self::Packed(json) => serde_json::from_slice(json).ok().map(Arc::new),
+        }
+    }
+}
+
+struct KeptObject {
+    kept: Kept,
+    summary: StatusSummary,
+}
+
 pub(crate) struct RouterArgs {
     pub kinds: Vec<KindRegistration>,
     pub ownership: Arc<dyn Ownership>,
@@ -144,7 +206,7 @@ pub(crate) struct RouterState {
     kinds_by_supervisor: HashMap<ActorId, String>,
     /// Every watched object of a registered kind, owned or not, so that a
     /// gained object starts without a relist.
-    objects: HashMap<ObjectKey, Arc<Value>>,
+    objects: HashMap<ObjectKey, KeptObject>,
     owned: HashSet<ObjectKey>,
     owned_by_kind: HashMap<String, usize>,
     ownership: Arc<dyn Ownership>,
@@ -193,20 +255,33 @@ impl RouterState {
     /// `owned`, for the caller to stop.
     fn change_ownership(&mut self, ownership: Arc<dyn Ownership>) -> Vec<ObjectKey> {
         self.ownership = ownership;
-        let (gained, lost): (Vec<_>, Vec<_>) = self
+        let (gained, lost): (Vec<ObjectKey>, Vec<ObjectKey>) = self
             .objects
-            .iter()
-            .filter(|(key, _)| self.ownership.owns(key) != self.owned.contains(*key))
-            .map(|(key, object)| (key.clone(), object.clone()))
-            .partition(|(key, _)| self.ownership.owns(key));
+            .keys()
+            .filter(|key| self.ownership.owns(key) != self.owned.contains(*key))
+            .cloned()
+            .partition(|key| self.ownership.owns(key));
         let mut lost_keys = Vec::with_capacity(lost.len());
-        for (key, _) in lost {
+        for key in lost {
             if self.owned.remove(&key) {
                 self.count_owned(&key.kind, -1);
-                lost_keys.push(key);
+                lost_keys.push(key.clone());
+            }
+            if let Some(entry) = self.objects.get_mut(&key) {
+                if let Some(object) = entry.kept.object() {
+                    entry.kept = Kept::new(object, false);
+                }
             }
         }
-        for (key, object) in gained {
+        for key in gained {
+            let Some(entry) = self.objects.get_mut(&key) else {
+                continue;
+            };
+            let Some(object) = entry.kept.object() else {
+                tracing::error!(object = %key, "a kept object no longer parses; waiting for the watch");
+                continue;
+            };
+            entry.kept = Kept::Running(object.clone());
             self.start(&key, object);
         }
         lost_keys
@@ -216,29 +291,18 @@ impl RouterState {
     /// its watch showed a new artifact or readiness: the cross-replica path of
     /// `ArtifactChanged` / `BecameReady`, which the object's own actor sends
     /// when it runs here.
-    fn notify_from_status(&self, key: &ObjectKey, before: Option<&Value>, after: &Value) {
+    fn notify_from_status(
+        &self,
+        key: &ObjectKey,
+        before: Option<&StatusSummary>,
+        after: &StatusSummary,
+    ) {
         if self.owned.contains(key) {
             return;
         }
         // A new digest, or the same one served from a new address (its
         // source moved to another replica).
-        let artifact = |o: &Value| {
-            o.pointer("/status/artifact/digest")
-                .map(|digest| (digest.clone(), o.pointer("/status/artifact/url").cloned()))
-        };
-        let readiness = |o: &Value| {
-            let ready = o
-                .pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
-                .is_some_and(|c| c["status"] == "True");
-            let revision = o
-                .pointer("/status/lastAppliedRevision")
-                .or_else(|| o.pointer("/status/artifact/revision"))
-                .cloned();
-            ready.then_some(revision)
-        };
-        if artifact(after).is_some() && before.map(artifact) != Some(artifact(after)) {
+        if after.artifact.is_some() && before.map(|b| &b.artifact) != Some(&after.artifact) {
             for subscriber in self.subscriptions.subscribers_of(key) {
                 self.send_to_owned(
                     &subscriber,
@@ -248,7 +312,7 @@ impl RouterState {
                 );
             }
         }
-        if readiness(after).is_some() && before.map(readiness) != Some(readiness(after)) {
+        if after.ready_at.is_some() && before.map(|b| &b.ready_at) != Some(&after.ready_at) {
             for subscriber in self.subscriptions.subscribers_of(key) {
                 self.send_to_owned(
                     &subscriber,
@@ -317,9 +381,17 @@ impl Actor for ShardRouter {
                 let dependencies = entry.registration.dependencies(&object);
                 state.subscriptions.set(&key, dependencies);
                 let object = Arc::new(object);
-                let before = state.objects.insert(key.clone(), object.clone());
-                state.notify_from_status(&key, before.as_deref(), &object);
-                if state.ownership.owns(&key) {
+                let summary = StatusSummary::of(&object);
+                let owned = state.ownership.owns(&key);
+                let before = state.objects.insert(
+                    key.clone(),
+                    KeptObject {
+                        kept: Kept::new(object.clone(), owned),
+                        summary: summary.clone(),
+                    },
+                );
+                state.notify_from_status(&key, before.as_ref().map(|b| &b.summary), &summary);
+                if owned {
                     state.start(&key, object);
                 } else {
                     state.stop(&key);
@@ -432,9 +504,11 @@ impl Actor for ShardRouter {
         state
             .kinds_by_supervisor
             .insert(supervisor.get_id(), kind.clone());
-        for (key, object) in &state.objects {
+        for (key, entry) in &state.objects {
             if key.kind == kind && state.owned.contains(key) {
-                let _ = supervisor.send_message(KindMsg::Apply(object.clone()));
+                if let Some(object) = entry.kept.object() {
+                    let _ = supervisor.send_message(KindMsg::Apply(object));
+                }
             }
         }
         state.kinds.insert(
