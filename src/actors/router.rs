@@ -140,9 +140,12 @@ struct StatusSummary {
 
 impl StatusSummary {
     fn of(object: &Value) -> Self {
-        let artifact = object
-            .pointer("/status/artifact/digest")
-            .map(|digest| (digest.clone(), object.pointer("/status/artifact/url").cloned()));
+        let artifact = object.pointer("/status/artifact/digest").map(|digest| {
+            (
+                digest.clone(),
+                object.pointer("/status/artifact/url").cloned(),
+            )
+        });
         let ready = object
             .pointer("/status/conditions")
             .and_then(Value::as_array)

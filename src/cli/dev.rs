@@ -281,6 +281,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
             no_cross_namespace_refs: false,
             default_service_account: None,
             cluster: None,
+            data_dir: None,
         },
     )
     .await?;

@@ -1,7 +1,7 @@
 //! `ferroflux run`: one controller replica against a cluster (or the embedded API server).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use kube::api::ApiResource;
 
-use crate::actors::{KindConfig, KindRegistration, OwnAll, Ownership, Replica};
+use crate::actors::{KindConfig, KindRegistration, Ownership, Replica};
 use crate::controllers::events::EventRecorder;
 use crate::controllers::gitrepository::{GitRepositoryReconciler, CONTROLLER};
 use crate::controllers::kustomization::applier::Applier;
@@ -55,7 +55,8 @@ pub struct Args {
     #[arg(long, default_value = "30s", value_parser = crate::cli::flux::parse_duration_arg)]
     requeue_dependency: Duration,
     /// Where this replica serves Raft; with it, replicas form a cluster and share
-    /// the objects out (without it, this replica reconciles everything).
+    /// the objects out. Without it, the replica is a cluster of one on loopback
+    /// and reconciles everything.
     #[arg(long)]
     raft_listen: Option<SocketAddr>,
     /// The host:port the other replicas reach this one's Raft server at (default:
@@ -67,9 +68,10 @@ pub struct Args {
     #[arg(long, value_delimiter = ',')]
     peers: Vec<String>,
     /// Where the Raft log and state live; a restarted replica keeps its identity
-    /// and log from here.
-    #[arg(long, default_value = "/data/raft")]
-    data_dir: PathBuf,
+    /// and log from here [default with --raft-listen: /data/raft; without it, a
+    /// temporary directory].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     /// How long the leader waits to hear from a replica before removing it and
     /// handing its objects to the others.
     #[arg(long, default_value = "10s", value_parser = crate::cli::flux::parse_duration_arg)]
@@ -121,8 +123,12 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         "► replica {} running: metrics on http://{}, artifacts on http://{}",
         args.id, running.metrics_addr, running.artifacts_addr
     );
-    if let Some(raft) = &args.raft_listen {
-        println!("► Raft on {raft}, data in {}", args.data_dir.display());
+    match (&args.raft_listen, &args.data_dir) {
+        (Some(raft), dir) => println!(
+            "► Raft on {raft}, data in {}",
+            dir.as_deref().unwrap_or(Path::new("/data/raft")).display()
+        ),
+        (None, _) => println!("► a cluster of one: Raft on loopback"),
     }
     crate::cli::wait_for_signal().await?;
     println!("► stopping");
@@ -141,8 +147,10 @@ pub(crate) struct ReplicaOptions {
     pub requeue_dependency: Duration,
     pub no_cross_namespace_refs: bool,
     pub default_service_account: Option<String>,
-    /// Cluster membership; `None` runs alone and owns everything.
+    /// Cluster membership; `None` is a cluster of one on loopback.
     pub cluster: Option<ClusterArgs>,
+    /// The Raft log of a cluster of one (`None`: a temporary directory).
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The Raft flags of `ferroflux run`.
@@ -167,11 +175,15 @@ impl Args {
             requeue_dependency: self.requeue_dependency,
             no_cross_namespace_refs: self.no_cross_namespace_refs,
             default_service_account: self.default_service_account.clone(),
+            data_dir: self.data_dir.clone(),
             cluster: self.raft_listen.map(|raft_listen| ClusterArgs {
                 raft_listen,
                 advertise: self.advertise.clone(),
                 peers: self.peers.clone(),
-                data_dir: self.data_dir.clone(),
+                data_dir: self
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("/data/raft")),
                 member_timeout: self.member_timeout,
                 lease_namespace: self.lease_namespace.clone(),
             }),
@@ -185,7 +197,9 @@ pub(crate) struct RunningReplica {
     /// The advertised artifact server address.
     pub artifacts_addr: String,
     replica: Replica,
-    cluster: Option<Cluster>,
+    cluster: Cluster,
+    /// The temporary Raft directory of a cluster of one, removed on exit.
+    _raft_dir: Option<tempfile::TempDir>,
     readiness: crate::telemetry::Readiness,
     pumps: Vec<tokio::task::JoinHandle<()>>,
     servers: Vec<tokio::task::JoinHandle<()>>,
@@ -194,9 +208,7 @@ pub(crate) struct RunningReplica {
 impl RunningReplica {
     pub async fn stop(self) {
         self.readiness.set(false);
-        if let Some(cluster) = self.cluster {
-            cluster.leave().await;
-        }
+        self.cluster.leave().await;
         for task in self.pumps.iter().chain(&self.servers) {
             task.abort();
         }
@@ -259,11 +271,8 @@ pub(crate) async fn start(
         impersonated: Default::default(),
         last: Default::default(),
     };
-    // In a cluster nothing is owned until the ring says so.
-    let ownership: Arc<dyn Ownership> = match &args.cluster {
-        Some(_) => Arc::new(SlotOwnership::none()),
-        None => Arc::new(OwnAll),
-    };
+    // Nothing is owned until the ring says so, alone or not (DESIGN.md §4).
+    let ownership: Arc<dyn Ownership> = Arc::new(SlotOwnership::none());
     let replica = Replica::start(
         vec![
             KindRegistration::new(git, kind_config.clone()),
@@ -272,28 +281,52 @@ pub(crate) async fn start(
         ownership,
     )
     .await?;
-    let cluster = match &args.cluster {
-        Some(cluster) => {
-            let options = ClusterOptions {
-                id: args.id.clone(),
-                raft_listen: cluster.raft_listen,
-                advertise: cluster
-                    .advertise
-                    .clone()
-                    .unwrap_or_else(|| cluster.raft_listen.to_string()),
-                peers: cluster.peers.clone(),
-                data_dir: cluster.data_dir.clone(),
-                member_timeout: cluster.member_timeout,
-                lease: Some(LeaseConfig {
-                    client: client.clone(),
-                    namespace: cluster.lease_namespace.clone(),
-                    name: super::replicas::LEASE_NAME.into(),
-                }),
+    let mut raft_dir = None;
+    let options = match &args.cluster {
+        Some(cluster) => ClusterOptions {
+            id: args.id.clone(),
+            raft_listen: cluster.raft_listen,
+            advertise: cluster
+                .advertise
+                .clone()
+                .unwrap_or_else(|| cluster.raft_listen.to_string()),
+            peers: cluster.peers.clone(),
+            data_dir: cluster.data_dir.clone(),
+            member_timeout: cluster.member_timeout,
+            lease: Some(LeaseConfig {
+                client: client.clone(),
+                namespace: cluster.lease_namespace.clone(),
+                name: super::replicas::LEASE_NAME.into(),
+            }),
+        },
+        // A replica alone is a cluster of one: the same Raft, ring and fenced
+        // handoff as with peers, on a loopback port no one else uses, with no
+        // Lease to contend for.
+        None => {
+            let data_dir = match &args.data_dir {
+                Some(dir) => dir.clone(),
+                None => {
+                    let dir = tempfile::Builder::new()
+                        .prefix("ferroflux-raft-")
+                        .tempdir()
+                        .context("creating the Raft directory")?;
+                    let path = dir.path().to_path_buf();
+                    raft_dir = Some(dir);
+                    path
+                }
             };
-            Some(Cluster::start(options, Arc::new(replica.router.clone())).await?)
+            ClusterOptions {
+                id: args.id.clone(),
+                raft_listen: "127.0.0.1:0".parse()?,
+                advertise: String::new(),
+                peers: Vec::new(),
+                data_dir,
+                member_timeout: Duration::from_secs(10),
+                lease: None,
+            }
         }
-        None => None,
     };
+    let cluster = Cluster::start(options, Arc::new(replica.router.clone())).await?;
     let git_repositories = ApiResource {
         group: "source.toolkit.fluxcd.io".into(),
         version: "v1".into(),
@@ -326,6 +359,7 @@ pub(crate) async fn start(
         artifacts_addr: advertised,
         replica,
         cluster,
+        _raft_dir: raft_dir,
         readiness,
         pumps: pumps.into_iter().collect(),
         servers: vec![telemetry, artifacts],

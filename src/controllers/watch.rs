@@ -67,10 +67,7 @@ pub async fn pump(client: kube::Client, resource: ApiResource, router: ActorRef<
                 result
             }
             watcher::Event::Delete(object) => {
-                let Some(key) = to_value(&resource, object)
-                    .as_ref()
-                    .and_then(ObjectKey::of)
-                else {
+                let Some(key) = to_value(&resource, object).as_ref().and_then(ObjectKey::of) else {
                     continue;
                 };
                 known.remove(&key);

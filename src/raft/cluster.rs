@@ -489,10 +489,11 @@ impl Node {
         None
     }
 
-    /// With no cluster anywhere, the holder of the bootstrap Lease starts one.
-    async fn bootstrap_if_alone(&self) {
+    /// With no cluster anywhere, the holder of the bootstrap Lease starts one;
+    /// returns whether this replica did.
+    async fn bootstrap_if_alone(&self) -> bool {
         if self.raft.is_initialized().await.unwrap_or(true) {
-            return;
+            return false;
         }
         let acquired = match self.lease_lock() {
             Some(lock) => match lock.try_acquire_or_renew().await {
@@ -507,13 +508,17 @@ impl Node {
             None => self.peers.is_empty(),
         };
         if !acquired {
-            return;
+            return false;
         }
         tracing::info!(replica = %self.id, "no cluster found: initialising one");
         let members: BTreeMap<NodeId, BasicNode> =
             [(self.node_id, BasicNode::new(self.advertise.clone()))].into();
-        if let Err(error) = self.raft.initialize(members).await {
-            tracing::warn!(%error, "initialising the cluster failed");
+        match self.raft.initialize(members).await {
+            Ok(()) => true,
+            Err(error) => {
+                tracing::warn!(%error, "initialising the cluster failed");
+                false
+            }
         }
     }
 
@@ -569,8 +574,9 @@ impl Node {
                 return;
             }
             let reply = self.heartbeat().await;
-            if reply.is_none() {
-                self.bootstrap_if_alone().await;
+            // The first member asks again at once rather than a tick later.
+            if reply.is_none() && self.bootstrap_if_alone().await {
+                ticker.reset_immediately();
             }
             if let Some(reply) = reply {
                 self.contact.send_modify(|contact| match reply {
@@ -759,7 +765,10 @@ impl Cluster {
         let machine = StateMachineStore::open(&dir).map_err(io)?;
 
         let member_timeout = options.member_timeout.max(Duration::from_secs(2));
-        let tick = (member_timeout / 10).clamp(Duration::from_millis(200), Duration::from_secs(1));
+        // Heartbeats and the ownership loop run at this pace: a twentieth of the
+        // member timeout, so that joining (a few rounds) takes about a second.
+        let tick =
+            (member_timeout / 20).clamp(Duration::from_millis(100), Duration::from_millis(500));
         let config = openraft::Config {
             cluster_name: "ferroflux".into(),
             // A dead leader costs one election on top of the member timeout;
@@ -775,6 +784,20 @@ impl Cluster {
         }
         .validate()
         .map_err(|e| ClusterError::Config(e.to_string()))?;
+        let listener = tokio::net::TcpListener::bind(options.raft_listen)
+            .await
+            .map_err(|source| ClusterError::Listen {
+                addr: options.raft_listen,
+                source,
+            })?;
+        // No address to advertise: the one bound (a cluster of one on port 0).
+        let advertise = match options.advertise.is_empty() {
+            true => listener
+                .local_addr()
+                .map(|addr| addr.to_string())
+                .unwrap_or_default(),
+            false => options.advertise,
+        };
         let bind = Some(options.raft_listen.ip()).filter(|ip| !ip.is_unspecified());
         let http = http_client(bind)?;
         let network = Network { http: http.clone() };
@@ -786,7 +809,7 @@ impl Cluster {
         let node = Arc::new(Node {
             id: options.id,
             node_id,
-            advertise: options.advertise,
+            advertise,
             peers: options.peers,
             raft,
             machine,
@@ -805,12 +828,6 @@ impl Cluster {
             }),
             leaving: AtomicBool::new(false),
         });
-        let listener = tokio::net::TcpListener::bind(options.raft_listen)
-            .await
-            .map_err(|source| ClusterError::Listen {
-                addr: options.raft_listen,
-                source,
-            })?;
         let app = super::http::router(Arc::clone(&node));
         let server = tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, app).await {
