@@ -355,7 +355,10 @@ impl Node {
             .await
             .map_err(|e| e.to_string())?;
         let id = node_id(member);
-        if self.voters().contains(&id) {
+        let voters = self.voters();
+        // The last voter stays: a membership cannot be empty, and a cluster of
+        // one that restarts from its log finds itself again.
+        if voters.contains(&id) && voters.len() > 1 {
             self.raft
                 .change_membership(ChangeMembers::RemoveVoters([id].into()), false)
                 .await
@@ -510,7 +513,11 @@ impl Node {
         if !acquired {
             return false;
         }
-        tracing::info!(replica = %self.id, "no cluster found: initialising one");
+        if self.lease.is_some() || !self.peers.is_empty() {
+            tracing::info!(replica = %self.id, "no cluster found: initialising one");
+        } else {
+            tracing::debug!(replica = %self.id, "a replica alone: a cluster of one");
+        }
         let members: BTreeMap<NodeId, BasicNode> =
             [(self.node_id, BasicNode::new(self.advertise.clone()))].into();
         match self.raft.initialize(members).await {
@@ -866,5 +873,96 @@ impl Cluster {
         for task in self.tasks {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Records the ownership the cluster hands the replica.
+    #[derive(Default)]
+    struct Recorder(Mutex<Option<Arc<dyn Ownership>>>);
+
+    impl OwnershipSink for Recorder {
+        fn apply(&self, ownership: Arc<dyn Ownership>) -> BoxFuture<'static, ()> {
+            *lock(&self.0) = Some(ownership);
+            Box::pin(async {})
+        }
+        fn owned(&self) -> BoxFuture<'static, Vec<ObjectKey>> {
+            Box::pin(async { Vec::new() })
+        }
+    }
+
+    impl Recorder {
+        fn owns(&self, key: &ObjectKey) -> bool {
+            lock(&self.0).as_ref().is_some_and(|o| o.owns(key))
+        }
+    }
+
+    fn lone(dir: &Path) -> ClusterOptions {
+        ClusterOptions {
+            id: "lone".into(),
+            raft_listen: "127.0.0.1:0".parse().expect("address"),
+            advertise: String::new(),
+            peers: Vec::new(),
+            data_dir: dir.to_path_buf(),
+            member_timeout: Duration::from_secs(10),
+            lease: None,
+        }
+    }
+
+    async fn owning_everything(cluster: &Cluster, sink: &Recorder) -> ReplicaStatus {
+        let keys: Vec<ObjectKey> = (0..50)
+            .map(|i| ObjectKey::new("Kustomization", "apps", &format!("app-{i}")))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let status = cluster.status().await;
+            if status.owned_slots == crate::sharding::slots::SLOTS
+                && keys.iter().all(|key| sink.owns(key))
+            {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "a cluster of one owns everything: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replica_alone_is_a_cluster_of_one_that_restarts_from_its_log() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = Arc::new(Recorder::default());
+        let cluster = Cluster::start(lone(dir.path()), sink.clone())
+            .await
+            .expect("starts");
+        let first = owning_everything(&cluster, &sink).await;
+        assert_eq!(first.role, "Leader");
+        assert_eq!(first.members.keys().collect::<Vec<_>>(), ["lone"]);
+        assert!(!first.fenced);
+        cluster.leave().await;
+        assert!(
+            !sink.owns(&ObjectKey::new("Kustomization", "apps", "app-0")),
+            "leaving stops everything"
+        );
+
+        // Same directory, another port: it finds itself in its log and rejoins.
+        let sink = Arc::new(Recorder::default());
+        let cluster = Cluster::start(lone(dir.path()), sink.clone())
+            .await
+            .expect("restarts");
+        let again = owning_everything(&cluster, &sink).await;
+        assert!(
+            again.epoch > first.epoch,
+            "{} > {}",
+            again.epoch,
+            first.epoch
+        );
+        assert_eq!(again.members.keys().collect::<Vec<_>>(), ["lone"]);
+        cluster.leave().await;
     }
 }

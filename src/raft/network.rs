@@ -38,6 +38,8 @@ pub enum CallError {
 /// connections leave from that local address (the Raft listen address), so a
 /// replica's traffic can be told apart, and cut, by source address.
 pub fn http_client(bind: Option<std::net::IpAddr>) -> reqwest::Result<reqwest::Client> {
+    // Plain HTTP, but reqwest wants a TLS provider to build any client.
+    crate::source::git::install_crypto_provider();
     reqwest::Client::builder()
         .connect_timeout(Duration::from_millis(500))
         .local_address(bind)

@@ -394,7 +394,7 @@ pub fn fetch(opts: &FetchOptions, dest: &Path) -> Result<FetchResult, GitError> 
     }
 }
 
-fn install_crypto_provider() {
+pub(crate) fn install_crypto_provider() {
     // reqwest is built without a default provider; the process-wide default is ring. An
     // error only means someone installed one already.
     let _ = rustls::crypto::ring::default_provider().install_default();
