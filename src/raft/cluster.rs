@@ -915,7 +915,7 @@ mod tests {
 
     async fn owning_everything(cluster: &Cluster, sink: &Recorder) -> ReplicaStatus {
         let keys: Vec<ObjectKey> = (0..50)
-            .map(|i| ObjectKey::new("Kustomization", "apps", &format!("app-{i}")))
+            .map(|i| ObjectKey::new("Kustomization", "apps", format!("app-{i}")))
             .collect();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
