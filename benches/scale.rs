@@ -21,9 +21,8 @@ mod replica;
 mod testutil;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use ferroflux_apiserver::Config;
@@ -117,14 +116,7 @@ impl ReplicaProcess {
                 .arg(dir.join(format!("{id}/data")))
                 .args(["--lease-namespace", "flux-system"]);
         }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("ferroflux run starts");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let first = lines.next().expect("a line").expect("readable");
+        let (child, first) = replica::spawn_run(&mut command);
         let metrics = first
             .split("metrics on ")
             .nth(1)
@@ -132,7 +124,6 @@ impl ReplicaProcess {
             .map(|url| url.trim_start_matches("http://"))
             .expect("metrics address")
             .to_owned();
-        std::thread::spawn(move || for _ in lines {});
         Self { child, metrics }
     }
 

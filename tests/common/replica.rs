@@ -67,21 +67,11 @@ impl Drop for Replica {
 }
 
 /// Starts `ferroflux run` and returns it with the artifact base URL it advertises.
-pub fn start_replica(kubeconfig: &std::path::Path, storage: &std::path::Path) -> Replica {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
-        .args([
-            "run",
-            "--id",
-            "test-0",
-            "--storage-addr",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .arg("--storage-path")
-        .arg(storage)
+/// Starts `ferroflux run` as `command` describes and returns it with the first
+/// line it prints ("► replica ID running: metrics on ..."); the rest of its
+/// output is drained so that it never blocks on a full pipe.
+pub fn spawn_run(command: &mut Command) -> (Child, String) {
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -91,6 +81,26 @@ pub fn start_replica(kubeconfig: &std::path::Path, storage: &std::path::Path) ->
     let first = lines.next().expect("a line").expect("readable");
     assert!(first.contains("running"), "{first}");
     std::thread::spawn(move || for _ in lines {});
+    (child, first)
+}
+
+pub fn start_replica(kubeconfig: &std::path::Path, storage: &std::path::Path) -> Replica {
+    let (child, _) = spawn_run(
+        Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+            .args([
+                "run",
+                "--id",
+                "test-0",
+                "--storage-addr",
+                "127.0.0.1:0",
+                "--metrics-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--storage-path")
+            .arg(storage),
+    );
     Replica(child)
 }
 
