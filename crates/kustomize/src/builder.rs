@@ -12,8 +12,8 @@ use crate::kustomization::{Kustomization, FILE_NAMES};
 use crate::loader::{is_remote, KustDir, LoadRestriction, Loader};
 use crate::resource::{ResMap, Resource};
 use crate::{
-    generators, images, labels, namereference, namespace, patches, prefix_suffix, replacements,
-    replicas, sort, vars, yaml,
+    generators, images, labels, namereference, namespace, patches, plugins, prefix_suffix,
+    replacements, replicas, sort, vars, yaml,
 };
 
 /// How a build may read files.
@@ -71,13 +71,7 @@ pub fn build_dir_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Value>> 
     {
         builder.origin = Some(String::new());
     }
-    if kustomization.is_component() {
-        return Err(KustomizeError::field(
-            root.file.clone(),
-            "kind",
-            "a Component cannot be built on its own",
-        ));
-    }
+    // A Component built on its own is accumulated like a Kustomization, as kustomize does.
     let mut acc = builder.accumulate(&root, &kustomization, Accumulator::default())?;
     generators::add_hashes(&mut acc.resources)?;
     namereference::fix_back_references(&mut acc.resources, &acc.config.name_reference)?;
@@ -309,6 +303,7 @@ impl Builder {
             }
         }
         generators::absorb(&mut acc.resources, generated, &dir.file)?;
+        self.run_generator_plugins(dir, k, acc)?;
 
         for (i, entry) in k.components.iter().enumerate() {
             let field = format!("components[{i}]");
@@ -364,7 +359,148 @@ impl Builder {
         replicas::transform(resources, &k.replicas, &config.replicas, &dir.file)?;
         images::transform(resources, &k.images, &config.images)?;
         replacements::transform(resources, &self.loader, dir, &k.replacements)?;
+        self.run_transformer_plugins(dir, &k.transformers, "transformers", &mut acc.resources)?;
+        self.run_validators(dir, k, &acc.resources)?;
         vars::merge(&mut acc.vars, &mut acc.resources, &k.vars, &dir.file)
+    }
+
+    /// The plugin configs that `entries` of `field` (`transformers`, ...) stand for:
+    /// inline configs first, then those read from files and directories, as kustomize
+    /// orders them. Each comes with the entry field it was listed under.
+    fn plugin_configs(
+        &mut self,
+        dir: &KustDir,
+        entries: &[String],
+        field: &str,
+    ) -> Result<Vec<(String, Value)>> {
+        let mut configs = Vec::new();
+        let mut paths = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let entry_field = format!("{field}[{i}]");
+            match yaml::parse_documents(entry, &dir.file) {
+                Ok(docs) if !docs.is_empty() && docs.iter().all(Value::is_object) => {
+                    configs.extend(docs.into_iter().map(|doc| (entry_field.clone(), doc)));
+                }
+                _ => paths.push((entry_field, entry)),
+            }
+        }
+        for (entry_field, entry) in paths {
+            let mut loaded = Accumulator::default();
+            self.accumulate_resource(dir, entry, &entry_field, &mut loaded)?;
+            configs.extend(
+                loaded
+                    .resources
+                    .resources
+                    .into_iter()
+                    .map(|r| (entry_field.clone(), Value::Object(r.obj))),
+            );
+        }
+        Ok(configs)
+    }
+
+    /// Reads the plugin configs of `entries`, each of which must be a transformer.
+    fn transformer_plugins(
+        &mut self,
+        dir: &KustDir,
+        entries: &[String],
+        field: &str,
+    ) -> Result<Vec<(String, plugins::Transformer)>> {
+        let mut transformers = Vec::new();
+        for (entry_field, config) in self.plugin_configs(dir, entries, field)? {
+            let origin = plugins::Origin {
+                file: &dir.file,
+                field: &entry_field,
+            };
+            match plugins::parse(&config, &origin, &self.loader, dir)? {
+                plugins::Plugin::Transformer(t) => transformers.push((entry_field, t)),
+                plugins::Plugin::Generator(_) => {
+                    return Err(not_a(&dir.file, &entry_field, &config, "transformer"))
+                }
+            }
+        }
+        Ok(transformers)
+    }
+
+    /// `transformers:` (or validators): builtin transformer configs, run in order after
+    /// the kustomization's own transformers.
+    fn run_transformer_plugins(
+        &mut self,
+        dir: &KustDir,
+        entries: &[String],
+        field: &str,
+        resources: &mut ResMap,
+    ) -> Result<()> {
+        for (entry_field, transformer) in self.transformer_plugins(dir, entries, field)? {
+            let context = plugins::Context {
+                loader: &self.loader,
+                dir,
+                openapi: self.openapi.as_ref(),
+                field: &entry_field,
+            };
+            transformer.run(resources, &context)?;
+        }
+        Ok(())
+    }
+
+    /// `validators:`: transformers that may only look. kustomize fails the build when
+    /// one changes anything (a `validated-by` label aside).
+    fn run_validators(
+        &mut self,
+        dir: &KustDir,
+        k: &Kustomization,
+        resources: &ResMap,
+    ) -> Result<()> {
+        if k.validators.is_empty() {
+            return Ok(());
+        }
+        let mut validated = resources.clone();
+        self.run_transformer_plugins(dir, &k.validators, "validators", &mut validated)?;
+        for resource in &mut validated.resources {
+            let mut labels = resource.labels();
+            if labels.shift_remove(VALIDATED_BY).is_some() {
+                resource.set_string_map("labels", labels);
+            }
+        }
+        let objects = |map: &ResMap| {
+            map.resources
+                .iter()
+                .map(|r| r.obj.clone())
+                .collect::<Vec<_>>()
+        };
+        if objects(&validated) != objects(resources) {
+            return Err(KustomizeError::field(
+                dir.file.clone(),
+                "validators",
+                "validator shouldn't modify the resource map",
+            ));
+        }
+        Ok(())
+    }
+
+    /// `generators:`: builtin generator configs, run after the kustomization's own
+    /// generators; what each makes is merged in as theirs is.
+    fn run_generator_plugins(
+        &mut self,
+        dir: &KustDir,
+        k: &Kustomization,
+        acc: &mut Accumulator,
+    ) -> Result<()> {
+        for (entry_field, config) in self.plugin_configs(dir, &k.generators, "generators")? {
+            let origin = plugins::Origin {
+                file: &dir.file,
+                field: &entry_field,
+            };
+            match plugins::parse(&config, &origin, &self.loader, dir)? {
+                plugins::Plugin::Generator(generator) => {
+                    let generated = generator.generate(&self.loader, dir, &entry_field)?;
+                    generators::absorb(&mut acc.resources, generated, &dir.file)?;
+                }
+                plugins::Plugin::Transformer(_) => {
+                    return Err(not_a(&dir.file, &entry_field, &config, "generator"))
+                }
+            }
+        }
+        Ok(())
     }
 
     fn accumulate_resource(
@@ -424,6 +560,14 @@ impl Builder {
     }
 }
 
+/// The label a validator may add.
+const VALIDATED_BY: &str = "validated-by";
+
+fn not_a(file: &str, field: &str, config: &Value, what: &str) -> KustomizeError {
+    let kind = config.get("kind").and_then(Value::as_str).unwrap_or("");
+    KustomizeError::field(file, field, format!("plugin {kind} is not a {what}"))
+}
+
 fn remote(dir: &KustDir, field: &str, entry: &str) -> KustomizeError {
     KustomizeError::field(
         dir.file.clone(),
@@ -432,7 +576,8 @@ fn remote(dir: &KustDir, field: &str, entry: &str) -> KustomizeError {
     )
 }
 
-/// Fields that would run code or fetch charts: refused with the field named.
+/// Fields that would fetch charts: refused with the field named. (Plugins that would
+/// run code are refused when their configs are read.)
 fn refuse_unsupported(dir: &KustDir, k: &Kustomization) -> Result<()> {
     let refuse = |field: &str, why: &str| Err(KustomizeError::field(dir.file.clone(), field, why));
     if !k.helm_charts.is_empty()
@@ -443,15 +588,6 @@ fn refuse_unsupported(dir: &KustDir, k: &Kustomization) -> Result<()> {
             "helmCharts",
             "inflating Helm charts is not supported: use a HelmRelease",
         );
-    }
-    if !k.generators.is_empty() {
-        return refuse("generators", "generator plugins are not supported");
-    }
-    if !k.transformers.is_empty() {
-        return refuse("transformers", "transformer plugins are not supported");
-    }
-    if !k.validators.is_empty() {
-        return refuse("validators", "validator plugins are not supported");
     }
     Ok(())
 }

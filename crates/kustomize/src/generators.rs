@@ -71,6 +71,31 @@ pub fn generate(loader: &Loader, dir: &KustDir, k: &Kustomization) -> Result<Res
     Ok(generated)
 }
 
+/// What a ConfigMapGenerator or SecretGenerator plugin config generates: one object,
+/// with the entry's own options only (the kustomization's `generatorOptions` apply to
+/// its own generator fields, not to plugins).
+pub fn generate_one(
+    loader: &Loader,
+    dir: &KustDir,
+    args: &GeneratorArgs,
+    secret: bool,
+    field: &str,
+) -> Result<Resource> {
+    let kind = if secret {
+        GeneratedKind::Secret
+    } else {
+        GeneratedKind::ConfigMap
+    };
+    let generator = Generator {
+        loader,
+        dir,
+        args,
+        kind,
+        field,
+    };
+    generator.make(&GeneratorOptions::merged(args.options.as_ref(), None))
+}
+
 /// One generator entry being turned into an object.
 struct Generator<'a> {
     loader: &'a Loader,

@@ -214,6 +214,57 @@ impl GeneratorOptions {
     }
 }
 
+/// Fields whose values are maps of strings: Go reads a null value there as "".
+/// (`labels` is a list at the top and a map in generator options.)
+const STRING_MAP_FIELDS: [&str; 6] = [
+    "commonLabels",
+    "commonAnnotations",
+    "pairs",
+    "labels",
+    "annotations",
+    "openapi",
+];
+
+/// kustomize reads the file into Go structs, where a null is the zero value: a field
+/// given as null (`components:` with every entry commented out) is as if absent, and a
+/// null in a map of strings is "". Nulls are taken out here so the strict reading
+/// below sees what Go sees.
+fn go_zero_nulls(value: &mut Value, in_string_map: bool) {
+    match value {
+        Value::Object(map) => {
+            if in_string_map {
+                for entry in map.values_mut() {
+                    if entry.is_null() {
+                        *entry = Value::String(String::new());
+                    }
+                }
+                return;
+            }
+            map.retain(|_, v| !v.is_null());
+            for (key, entry) in map.iter_mut() {
+                go_zero_nulls(entry, STRING_MAP_FIELDS.contains(&key.as_str()));
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| go_zero_nulls(item, false)),
+        _ => {}
+    }
+}
+
+/// kustomize's CheckEmpty: apart from apiVersion and kind, every field holds Go's zero
+/// value. An empty list or map is not zero (it is a non-nil slice or map).
+fn is_empty_kustomization(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.iter().all(|(key, v)| {
+            key == "apiVersion"
+                || key == "kind"
+                || v.as_str() == Some("")
+                || v == &Value::Bool(false)
+        }),
+        _ => false,
+    }
+}
+
 impl Kustomization {
     /// Parses a kustomization file; `file` names it in errors.
     pub fn parse(content: &str, file: &str) -> Result<Self> {
@@ -226,11 +277,12 @@ impl Kustomization {
         }
         // Through JSON values, as kustomize reads it: a field meant as text given as a
         // number (`newTag: 1.20`) is refused rather than guessed at.
-        let value = crate::yaml::parse_documents(content, file)?
+        let mut value = crate::yaml::parse_documents(content, file)?
             .into_iter()
             .next()
             .unwrap_or(Value::Null);
-        if value.is_null() {
+        go_zero_nulls(&mut value, false);
+        if is_empty_kustomization(&value) {
             return Err(KustomizeError::field(
                 file,
                 "",

@@ -54,7 +54,7 @@ pub fn add_annotations(
 
 /// Sets every pair in the maps at `specs` of every resource, creating maps where a
 /// spec says so.
-fn set_entries(resources: &mut ResMap, pairs: &StringMap, specs: &[FieldSpec]) -> Result<()> {
+pub fn set_entries(resources: &mut ResMap, pairs: &StringMap, specs: &[FieldSpec]) -> Result<()> {
     if pairs.is_empty() {
         return Ok(());
     }

@@ -4,7 +4,7 @@
 //! Binding subjects that name a ServiceAccount of the build are not set here: name
 //! reference fixing at the end of the build gives them the account's namespace.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{KustomizeError, Result};
 use crate::fieldspec::{apply_fieldspec, CreateKind, FieldSpec};
@@ -21,9 +21,51 @@ fn is_role_binding(kind: &str) -> bool {
     kind == "RoleBinding" || kind == "ClusterRoleBinding"
 }
 
+/// Which (Cluster)RoleBinding subjects take the namespace (`setRoleBindingSubjects`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SubjectMode {
+    /// Subjects named `default`, of any kind (`defaultOnly`, what `namespace:` does).
+    #[default]
+    DefaultOnly,
+    /// Every ServiceAccount subject (`allServiceAccounts`).
+    AllServiceAccounts,
+    /// None (`none`).
+    None,
+}
+
+impl SubjectMode {
+    /// The mode a NamespaceTransformer config names; empty is the default.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "" | "defaultOnly" => Some(Self::DefaultOnly),
+            "allServiceAccounts" => Some(Self::AllServiceAccounts),
+            "none" => Some(Self::None),
+            _ => None,
+        }
+    }
+}
+
+/// The NamespaceTransformer's options beyond the namespace and field specs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NamespaceOptions {
+    /// Set the namespace only where none is set yet (`unsetOnly`).
+    pub unset_only: bool,
+    pub subjects: SubjectMode,
+}
+
 /// Sets `namespace` on every namespaced resource and at every field in `specs`
 /// (e.g. RoleBinding subjects), as kustomize's NamespaceTransformer does.
 pub fn transform(resources: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -> Result<()> {
+    transform_with(resources, namespace, specs, NamespaceOptions::default())
+}
+
+/// [`transform`] with a NamespaceTransformer config's options.
+pub fn transform_with(
+    resources: &mut ResMap,
+    namespace: &str,
+    specs: &[FieldSpec],
+    options: NamespaceOptions,
+) -> Result<()> {
     if namespace.is_empty() {
         return Ok(());
     }
@@ -32,7 +74,7 @@ pub fn transform(resources: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -
         // kustomize records the id of every resource here, renamed or not; name
         // reference fixing only considers resources with earlier ids, so this matters.
         resource.store_previous_id();
-        set_namespace(resource, namespace, specs)?;
+        set_namespace(resource, namespace, specs, options)?;
     }
     match resources.first_duplicate() {
         Some(id) => Err(KustomizeError::transform(format!(
@@ -42,16 +84,22 @@ pub fn transform(resources: &mut ResMap, namespace: &str, specs: &[FieldSpec]) -
     }
 }
 
-fn set_namespace(resource: &mut Resource, namespace: &str, specs: &[FieldSpec]) -> Result<()> {
+fn set_namespace(
+    resource: &mut Resource,
+    namespace: &str,
+    specs: &[FieldSpec],
+    options: NamespaceOptions,
+) -> Result<()> {
     let gvk = resource.gvk();
+    let unset_only = options.unset_only;
     if !gvk.is_cluster_scoped() {
-        let mut set = |node: &mut Value| set_scalar(node, namespace);
+        let mut set = |node: &mut Value| set_scalar(node, namespace, unset_only);
         let spec = FieldSpec::new("", "", "", METADATA_NAMESPACE, true);
         apply_fieldspec(resource, &spec, Some(CreateKind::Scalar), &mut set).map_err(failed)?;
     }
     let binding = is_role_binding(&gvk.kind);
     if binding {
-        set_default_subjects(resource, namespace)?;
+        set_subjects(resource, namespace, options)?;
     }
     let is_core = resource.api_version() == "v1";
     for spec in specs {
@@ -61,7 +109,7 @@ fn set_namespace(resource: &mut Resource, namespace: &str, specs: &[FieldSpec]) 
         if skip {
             continue;
         }
-        let mut set = |node: &mut Value| set_scalar(node, namespace);
+        let mut set = |node: &mut Value| set_scalar(node, namespace, unset_only);
         apply_fieldspec(resource, spec, Some(CreateKind::Scalar), &mut set).map_err(failed)?;
     }
     Ok(())
@@ -71,20 +119,31 @@ fn failed(e: KustomizeError) -> KustomizeError {
     KustomizeError::transform(format!("namespace transformation failed: {e}"))
 }
 
-/// Namespace fields hold a name: anything but a scalar there is a config error.
-fn set_scalar(node: &mut Value, namespace: &str) -> Result<()> {
+/// Namespace fields hold a name: anything but a scalar there is a config error. With
+/// `unset_only`, a field that already holds a namespace keeps it.
+fn set_scalar(node: &mut Value, namespace: &str, unset_only: bool) -> Result<()> {
     if node.is_object() || node.is_array() {
         return Err(KustomizeError::transform(
             "namespace field specs must target scalar nodes",
         ));
     }
-    *node = Value::String(namespace.to_owned());
+    let is_set = match node {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        _ => true,
+    };
+    if !(unset_only && is_set) {
+        *node = Value::String(namespace.to_owned());
+    }
     Ok(())
 }
 
-/// kustomize's default for binding subjects: only those named `default` (of any
-/// kind) are moved into the namespace.
-fn set_default_subjects(resource: &mut Resource, namespace: &str) -> Result<()> {
+/// The binding subjects moved into the namespace: by default only those named
+/// `default` (of any kind), or every ServiceAccount, or none.
+fn set_subjects(resource: &mut Resource, namespace: &str, options: NamespaceOptions) -> Result<()> {
+    if options.subjects == SubjectMode::None {
+        return Ok(());
+    }
     let Some(subjects) = resource.obj.get_mut("subjects") else {
         return Ok(());
     };
@@ -102,15 +161,21 @@ fn set_default_subjects(resource: &mut Resource, namespace: &str) -> Result<()> 
         let Value::Object(subject) = subject else {
             continue;
         };
-        if subject.get("name").and_then(Value::as_str) == Some("default") {
-            set_field(subject, "namespace", namespace);
+        let chosen = match options.subjects {
+            SubjectMode::DefaultOnly => {
+                subject.get("name").and_then(Value::as_str) == Some("default")
+            }
+            SubjectMode::AllServiceAccounts => {
+                subject.get("kind").and_then(Value::as_str) == Some("ServiceAccount")
+            }
+            SubjectMode::None => false,
+        };
+        if chosen {
+            let value = subject.entry("namespace").or_insert(Value::Null);
+            set_scalar(value, namespace, options.unset_only)?;
         }
     }
     Ok(())
-}
-
-fn set_field(map: &mut Map<String, Value>, field: &str, value: &str) {
-    map.insert(field.to_owned(), Value::String(value.to_owned()));
 }
 
 #[cfg(test)]

@@ -30,64 +30,83 @@ pub fn patches(
     openapi: Option<&Value>,
 ) -> Result<()> {
     for (i, entry) in entries.iter().enumerate() {
-        let field = format!("patches[{i}]");
-        let text = patch_text(loader, dir, entry, &field)?;
-        let options = PatchOptions {
-            allow_name_change: entry
-                .options
-                .get("allowNameChange")
-                .copied()
-                .unwrap_or(false),
-            allow_kind_change: entry
-                .options
-                .get("allowKindChange")
-                .copied()
-                .unwrap_or(false),
-        };
-        match parse(&text, &dir.file, &field)? {
-            Parsed::Strategic(patches) => match &entry.target {
-                Some(target) => {
-                    let [patch] = patches.as_slice() else {
-                        return Err(KustomizeError::field(
-                            dir.file.clone(),
-                            format!("{field}.target"),
-                            "multiple strategic merge patches in one entry may not have a target",
-                        ));
-                    };
-                    let selected = select(resources, target, &dir.file, &field)?;
-                    apply_strategic_to(
-                        resources, &selected, patch, options, openapi, &dir.file, &field,
-                    )?;
-                }
-                None => {
-                    for patch in &patches {
-                        let index = unique_target(resources, patch, &dir.file, &field)?;
-                        apply_strategic_to(
-                            resources,
-                            &[index],
-                            patch,
-                            options,
-                            openapi,
-                            &dir.file,
-                            &field,
-                        )?;
-                    }
-                }
-            },
-            Parsed::Json6902(ops) => {
-                let Some(target) = &entry.target else {
+        patch(
+            resources,
+            loader,
+            dir,
+            entry,
+            &format!("patches[{i}]"),
+            openapi,
+        )?;
+    }
+    Ok(())
+}
+
+/// One patch entry (a `patches:` item or a PatchTransformer); `field` names it in errors.
+pub fn patch(
+    resources: &mut ResMap,
+    loader: &Loader,
+    dir: &KustDir,
+    entry: &Patch,
+    field: &str,
+    openapi: Option<&Value>,
+) -> Result<()> {
+    let text = patch_text(loader, dir, entry, field)?;
+    let options = PatchOptions {
+        allow_name_change: entry
+            .options
+            .get("allowNameChange")
+            .copied()
+            .unwrap_or(false),
+        allow_kind_change: entry
+            .options
+            .get("allowKindChange")
+            .copied()
+            .unwrap_or(false),
+    };
+    match parse(&text, &dir.file, field)? {
+        Parsed::Strategic(patches) => match &entry.target {
+            Some(target) => {
+                let [patch] = patches.as_slice() else {
                     return Err(KustomizeError::field(
                         dir.file.clone(),
                         format!("{field}.target"),
-                        "a JSON 6902 patch needs a target",
+                        "multiple strategic merge patches in one entry may not have a target",
                     ));
                 };
-                let selected = select(resources, target, &dir.file, &field)?;
-                apply_json_to(resources, &selected, &ops, &dir.file, &field)?;
+                let selected = select(resources, target, &dir.file, field)?;
+                apply_strategic_to(
+                    resources, &selected, patch, options, openapi, &dir.file, field,
+                )
             }
+            None => {
+                for patch in &patches {
+                    let index = unique_target(resources, patch, &dir.file, field)?;
+                    apply_strategic_to(
+                        resources,
+                        &[index],
+                        patch,
+                        options,
+                        openapi,
+                        &dir.file,
+                        field,
+                    )?;
+                }
+                Ok(())
+            }
+        },
+        Parsed::Json6902(ops) => {
+            let Some(target) = &entry.target else {
+                return Err(KustomizeError::field(
+                    dir.file.clone(),
+                    format!("{field}.target"),
+                    "a JSON 6902 patch needs a target",
+                ));
+            };
+            let selected = select(resources, target, &dir.file, field)?;
+            apply_json_to(resources, &selected, &ops, &dir.file, field)
         }
     }
-    Ok(())
 }
 
 /// `patchesStrategicMerge:` entries: file paths or inline patches.
@@ -100,33 +119,46 @@ pub fn strategic_merge_legacy(
 ) -> Result<()> {
     for (i, entry) in entries.iter().enumerate() {
         let field = format!("patchesStrategicMerge[{i}]");
-        // An entry that parses as objects is an inline patch; otherwise it is a path.
-        let patches = match yaml::parse_documents(entry, &dir.file) {
-            Ok(docs) if !docs.is_empty() && docs.iter().all(Value::is_object) => docs,
-            _ => {
-                let text = loader.read_file(dir, entry, &field)?;
-                yaml::parse_documents(&text, entry)?
-            }
-        };
-        for patch in &patches {
-            if !patch.is_object() {
-                return Err(KustomizeError::field(
-                    dir.file.clone(),
-                    field,
-                    "a patch must be an object",
-                ));
-            }
-            let index = unique_target(resources, patch, &dir.file, &field)?;
-            apply_strategic_to(
-                resources,
-                &[index],
-                patch,
-                PatchOptions::default(),
-                openapi,
-                &dir.file,
-                &field,
-            )?;
+        strategic_merge_entry(resources, loader, dir, entry, &field, openapi)?;
+    }
+    Ok(())
+}
+
+/// One strategic merge entry: a file path, or patches inline; `field` names it in errors.
+pub fn strategic_merge_entry(
+    resources: &mut ResMap,
+    loader: &Loader,
+    dir: &KustDir,
+    entry: &str,
+    field: &str,
+    openapi: Option<&Value>,
+) -> Result<()> {
+    // An entry that parses as objects is an inline patch; otherwise it is a path.
+    let patches = match yaml::parse_documents(entry, &dir.file) {
+        Ok(docs) if !docs.is_empty() && docs.iter().all(Value::is_object) => docs,
+        _ => {
+            let text = loader.read_file(dir, entry, field)?;
+            yaml::parse_documents(&text, entry)?
         }
+    };
+    for patch in &patches {
+        if !patch.is_object() {
+            return Err(KustomizeError::field(
+                dir.file.clone(),
+                field,
+                "a patch must be an object",
+            ));
+        }
+        let index = unique_target(resources, patch, &dir.file, field)?;
+        apply_strategic_to(
+            resources,
+            &[index],
+            patch,
+            PatchOptions::default(),
+            openapi,
+            &dir.file,
+            field,
+        )?;
     }
     Ok(())
 }
@@ -139,26 +171,42 @@ pub fn json6902_legacy(
     entries: &[Patch],
 ) -> Result<()> {
     for (i, entry) in entries.iter().enumerate() {
-        let field = format!("patchesJson6902[{i}]");
-        let Some(target) = &entry.target else {
-            return Err(KustomizeError::field(
-                dir.file.clone(),
-                format!("{field}.target"),
-                "a target is required",
-            ));
-        };
-        let text = patch_text(loader, dir, entry, &field)?;
-        let ops = parse_json6902(&text).map_err(|e| {
-            KustomizeError::field(
-                dir.file.clone(),
-                field.clone(),
-                format!("invalid JSON 6902 patch: {e}"),
-            )
-        })?;
-        let selected = select(resources, target, &dir.file, &field)?;
-        apply_json_to(resources, &selected, &ops, &dir.file, &field)?;
+        json6902_entry(
+            resources,
+            loader,
+            dir,
+            entry,
+            &format!("patchesJson6902[{i}]"),
+        )?;
     }
     Ok(())
+}
+
+/// One JSON 6902 entry (a `patchesJson6902:` item or a PatchJson6902Transformer).
+pub fn json6902_entry(
+    resources: &mut ResMap,
+    loader: &Loader,
+    dir: &KustDir,
+    entry: &Patch,
+    field: &str,
+) -> Result<()> {
+    let Some(target) = &entry.target else {
+        return Err(KustomizeError::field(
+            dir.file.clone(),
+            format!("{field}.target"),
+            "a target is required",
+        ));
+    };
+    let text = patch_text(loader, dir, entry, field)?;
+    let ops = parse_json6902(&text).map_err(|e| {
+        KustomizeError::field(
+            dir.file.clone(),
+            field,
+            format!("invalid JSON 6902 patch: {e}"),
+        )
+    })?;
+    let selected = select(resources, target, &dir.file, field)?;
+    apply_json_to(resources, &selected, &ops, &dir.file, field)
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -300,10 +348,11 @@ fn apply_strategic(
         );
     }
     let gvk = resource.gvk();
+    let api_version = resource.api_version().to_owned();
     let schema = match openapi {
         Some(document) => MergeSchema::custom(document, &gvk.group, &gvk.version, &gvk.kind),
         None => MergeSchema::Builtin {
-            group: &gvk.group,
+            api_version: &api_version,
             kind: &gvk.kind,
         },
     };

@@ -4,7 +4,7 @@
 //! patch did not mention; lists of kinds without a schema (custom resources) are
 //! replaced; `$setElementOrder` and `$retainKeys` mean nothing.
 
-use ferroflux_merge::listmeta::{builtin_patch_list_type, ListType};
+use ferroflux_merge::listmeta::ListType;
 use serde_json::{Map, Value};
 
 use crate::error::{KustomizeError, Result};
@@ -15,10 +15,8 @@ const DIRECTIVE: &str = "$patch";
 /// document a kustomization names with `openapi: {path: ...}`, which (as in kustomize)
 /// replaces the built-in schema for every kind.
 pub enum MergeSchema<'a> {
-    Builtin {
-        group: &'a str,
-        kind: &'a str,
-    },
+    /// kyaml's built-in Kubernetes schema, looked up by apiVersion and kind.
+    Builtin { api_version: &'a str, kind: &'a str },
     Custom {
         definitions: &'a Value,
         root: Option<&'a Value>,
@@ -48,9 +46,8 @@ impl<'a> MergeSchema<'a> {
 
     fn list_type(&self, path: &[String]) -> ListType {
         match self {
-            Self::Builtin { group, kind } => {
-                let path: Vec<&str> = path.iter().map(String::as_str).collect();
-                builtin_patch_list_type(group, kind, &path)
+            Self::Builtin { api_version, kind } => {
+                crate::kyaml_schema::list_type(api_version, kind, path)
             }
             Self::Custom { definitions, root } => {
                 let Some(mut node) = *root else {
@@ -327,10 +324,8 @@ fn walk_list(
         (Some(items), Directive::Merge) => items,
     };
     match list_type {
-        ListType::Map { keys } => {
-            let key = keys.first().cloned().unwrap_or_default();
-            merge_keyed(dest_items, patch_items, &key, path, schema).map(|v| Some(Value::Array(v)))
-        }
+        ListType::Map { keys } => merge_associative(dest_items, patch_items, &keys, path, schema)
+            .map(|v| Some(Value::Array(v))),
         _ => Ok(Some(Value::Array(merge_set(dest_items, patch_items)))),
     }
 }
@@ -345,53 +340,230 @@ fn merge_set(dest: Vec<Value>, patch: Vec<Value>) -> Vec<Value> {
         .collect()
 }
 
-fn merge_keyed(
-    dest: Vec<Value>,
-    patch: Vec<Value>,
-    key: &str,
-    path: &mut Vec<String>,
-    schema: &MergeSchema<'_>,
-) -> Result<Vec<Value>> {
-    let key_of = |item: &Value| item.get(key).filter(|v| !v.is_null()).map(scalar_text);
-    // The keys in merge order: the patch's items first, then the target's.
-    let mut order: Vec<String> = Vec::new();
-    for item in patch.iter().chain(dest.iter()) {
-        if let Some(k) = key_of(item) {
-            if !order.contains(&k) {
-                order.push(k);
+/// The text kyaml compares for a key: a field's scalar text, "" when the field is
+/// missing, null or empty (and for a map or list value).
+fn key_text(item: &Value, key: &str) -> String {
+    match item.get(key) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::Object(_) | Value::Array(_)) => String::new(),
+        Some(v) => scalar_text(v),
+    }
+}
+
+/// kyaml's validateKeys: the keys some entry of `values_list` has a value for (all of
+/// `keys` when none has), and `values` cut down to those keys.
+fn valid_keys(
+    values_list: &[Vec<String>],
+    values: &[String],
+    keys: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let valid: Vec<bool> = (0..keys.len())
+        .map(|i| {
+            values_list
+                .iter()
+                .any(|v| v.get(i).is_some_and(|s| !s.is_empty()))
+        })
+        .collect();
+    if !valid.iter().any(|v| *v) {
+        return (keys.to_vec(), values.to_vec());
+    }
+    let chosen = |list: &[String]| -> Vec<String> {
+        list.iter()
+            .zip(&valid)
+            .filter(|(_, ok)| **ok)
+            .map(|(s, _)| s.clone())
+            .collect()
+    };
+    (chosen(keys), chosen(values))
+}
+
+/// kyaml's mergeValues: key tuples that agree where both have a value and share at
+/// least one are completed from each other (`[80, ""]` and `[80, TCP]` both become
+/// `[80, TCP]`).
+fn merge_values(values_list: &mut [Vec<String>]) {
+    for i in 0..values_list.len() {
+        for j in 0..values_list.len() {
+            let (a, b) = (&values_list[i], &values_list[j]);
+            if a.len() != b.len() {
+                continue;
+            }
+            let mut common = false;
+            let mut merged = Vec::with_capacity(a.len());
+            let mut conflict = false;
+            for (x, y) in a.iter().zip(b) {
+                if x == y {
+                    common = true;
+                    merged.push(x.clone());
+                } else if !x.is_empty() && !y.is_empty() {
+                    conflict = true;
+                    break;
+                } else if !x.is_empty() {
+                    merged.push(x.clone());
+                } else {
+                    merged.push(y.clone());
+                }
+            }
+            if common && !conflict {
+                values_list[i] = merged.clone();
+                values_list[j] = merged;
             }
         }
     }
-    let mut dest_keyless = Vec::new();
-    let mut dest_by_key: Vec<(String, Value)> = Vec::new();
-    for item in dest {
-        match key_of(&item) {
-            Some(k) => dest_by_key.push((k, item)),
-            None => dest_keyless.push(item),
+}
+
+/// kyaml's MatchElementList: the first map item whose `keys` hold exactly `values`.
+fn find_element(items: &[Value], keys: &[String], values: &[String]) -> Option<usize> {
+    items.iter().position(|item| {
+        item.is_object()
+            && keys
+                .iter()
+                .zip(values)
+                .all(|(key, value)| match item.get(key.as_str()) {
+                    None => false,
+                    Some(field) => raw_text(field) == *value,
+                })
+    })
+}
+
+/// A field's text as kyaml reads it off the YAML node (a map or list has none).
+fn raw_text(value: &Value) -> String {
+    match value {
+        Value::Object(_) | Value::Array(_) => String::new(),
+        other => scalar_text(other),
+    }
+}
+
+/// kyaml's ElementSetter on a list of maps: every item whose `keys` match `values`
+/// (an empty value matches any present field) is replaced by `element`, or removed
+/// when there is none; `element` is appended when nothing matched. Null and empty-map
+/// items are dropped on the way, and with no values nothing matches and every map
+/// item goes.
+fn set_element(items: &mut Vec<Value>, element: Option<Value>, keys: &[String], values: &[String]) {
+    let mapping_setter =
+        !keys.is_empty() && !keys[0].is_empty() && values.first().is_some_and(|v| !v.is_empty());
+    let mut kept = Vec::with_capacity(items.len() + 1);
+    let mut matched = false;
+    for item in items.drain(..) {
+        if item.is_null() || item.as_object().is_some_and(|m| m.is_empty()) {
+            continue;
+        }
+        if !item.is_object() && mapping_setter {
+            kept.push(item);
+            continue;
+        }
+        // Go keeps the last field matched when there are more keys than values.
+        let mut found = false;
+        for (j, key) in keys.iter().enumerate() {
+            if let Some(value) = values.get(j) {
+                found = match item.get(key.as_str()) {
+                    None => false,
+                    Some(field) => value.is_empty() || raw_text(field) == *value,
+                };
+            }
+            if !found {
+                break;
+            }
+        }
+        if !found {
+            if !values.is_empty() {
+                kept.push(item);
+            }
+            continue;
+        }
+        matched = true;
+        if let Some(element) = &element {
+            kept.push(element.clone());
         }
     }
-    let mut patch_by_key: Vec<(String, Value)> = patch
-        .into_iter()
-        .filter_map(|item| key_of(&item).map(|k| (k, item)))
-        .collect();
-    let mut result = Vec::new();
-    for k in order {
-        let take = |list: &mut Vec<(String, Value)>| {
-            list.iter()
-                .position(|(key, _)| *key == k)
-                .map(|i| list.remove(i).1)
+    *items = kept;
+    if let Some(element) = element.filter(|e| !e.is_null()) {
+        if !matched {
+            items.push(element);
+        }
+    }
+}
+
+/// A list merged by `keys`, as kyaml's walker merges an associative list with the
+/// patch's items first: the key tuples of the patch's items and then the target's
+/// each give one merged item, and then every item of the target is set into the result
+/// again by its keys. Two quirks of kyaml's follow from that last step and are kept:
+/// of target items sharing a key, the last one's content stands at the first one's
+/// place; and keys the patch item lacks (a port's protocol) are taken from the
+/// target, so the patch item may then match nothing.
+fn merge_associative(
+    mut dest: Vec<Value>,
+    patch: Vec<Value>,
+    keys: &[String],
+    path: &mut Vec<String>,
+    schema: &MergeSchema<'_>,
+) -> Result<Vec<Value>> {
+    let mut values_list: Vec<Vec<String>> = Vec::new();
+    for item in patch.iter().chain(dest.iter()) {
+        let values: Vec<String> = keys.iter().map(|k| key_text(item, k)).collect();
+        if !values.is_empty() && !values_list.contains(&values) {
+            values_list.push(values);
+        }
+    }
+    if keys.len() > 1 {
+        merge_values(&mut values_list);
+    }
+    if values_list.is_empty() {
+        return Ok(dest);
+    }
+    let mut merged_items: Vec<Value> = Vec::new();
+    let mut last_keys = keys.to_vec();
+    for values in values_list.clone() {
+        let (item_keys, item_values) = valid_keys(&values_list, &values, keys);
+        last_keys.clone_from(&item_keys);
+        // An item is looked up by the keys it has values for.
+        let (match_keys, match_values) =
+            valid_keys(std::slice::from_ref(&item_values), &item_values, &item_keys);
+        let dest_index = find_element(&dest, &match_keys, &match_values);
+        let patch_item = find_element(&patch, &match_keys, &match_values).map(|i| patch[i].clone());
+        // kyaml merges into the target's item in place, except when the patch replaces it.
+        let replaces = patch_item
+            .as_ref()
+            .and_then(|p| p.get(DIRECTIVE))
+            .and_then(Value::as_str)
+            == Some("replace");
+        let dest_item = dest_index.map(|i| dest[i].clone());
+        let merged = walk(dest_item, patch_item, path, schema)?;
+        let mut merged = match merged {
+            Some(value) if !value.is_null() && value.as_object().is_none_or(|m| !m.is_empty()) => {
+                value
+            }
+            _ => {
+                set_element(&mut dest, None, &item_keys, &item_values);
+                continue;
+            }
         };
-        let d = take(&mut dest_by_key);
-        let p = take(&mut patch_by_key);
-        let merged = walk(d, p, path, schema)?;
-        match merged {
-            Some(Value::Object(map)) if !map.is_empty() => result.push(Value::Object(map)),
-            Some(Value::Object(_)) | Some(Value::Null) | None => {}
-            Some(other) => result.push(other),
+        if let Value::Object(map) = &mut merged {
+            for (key, value) in item_keys.iter().zip(&item_values) {
+                if !map.contains_key(key.as_str()) && !value.is_empty() {
+                    map.insert(key.clone(), crate::replacements::resolve_plain(value));
+                }
+            }
         }
+        if let (Some(i), false) = (dest_index, replaces) {
+            dest[i] = merged.clone();
+        }
+        set_element(&mut merged_items, Some(merged), &item_keys, &item_values);
     }
-    result.extend(dest_keyless);
-    Ok(result)
+    // kyaml's appendListNode: the target's items set into the result by their keys.
+    for item in dest {
+        let mut values = Vec::new();
+        for key in &last_keys {
+            match item.get(key.as_str()) {
+                None => merged_items.push(item.clone()),
+                Some(field) => values.push(raw_text(field)),
+            }
+        }
+        if last_keys.len() > 1 {
+            set_element(&mut merged_items, None, &last_keys, &values);
+        }
+        set_element(&mut merged_items, Some(item), &last_keys, &values);
+    }
+    Ok(merged_items)
 }
 
 #[cfg(test)]
@@ -401,7 +573,7 @@ mod tests {
 
     fn deployment_schema() -> MergeSchema<'static> {
         MergeSchema::Builtin {
-            group: "apps",
+            api_version: "apps/v1",
             kind: "Deployment",
         }
     }
@@ -440,7 +612,7 @@ mod tests {
     #[test]
     fn custom_resource_lists_are_replaced() {
         let schema = MergeSchema::Builtin {
-            group: "example.com",
+            api_version: "example.com/v1",
             kind: "Thing",
         };
         let out = merged(
