@@ -371,6 +371,37 @@ fn apply_strategic(
     Ok(true)
 }
 
+/// Applies JSON 6902 operations as kustomize's JSON patch library (evanphx/json-patch
+/// v4) does, which departs from RFC 6902 in one way users rely on: `replace` of a key
+/// missing from an existing object adds it.
+fn apply_json_ops(
+    doc: &mut Value,
+    ops: &[json_patch::PatchOperation],
+) -> std::result::Result<(), json_patch::PatchError> {
+    for op in ops {
+        let op = match op {
+            json_patch::PatchOperation::Replace(replace) if replaces_missing_key(doc, replace) => {
+                json_patch::PatchOperation::Add(json_patch::AddOperation {
+                    path: replace.path.clone(),
+                    value: replace.value.clone(),
+                })
+            }
+            other => other.clone(),
+        };
+        json_patch::patch(doc, std::slice::from_ref(&op))?;
+    }
+    Ok(())
+}
+
+/// Whether `replace` names a key its parent object does not have.
+fn replaces_missing_key(doc: &Value, replace: &json_patch::ReplaceOperation) -> bool {
+    let path = replace.path.as_str();
+    let Some((parent, _)) = path.rsplit_once('/') else {
+        return false;
+    };
+    doc.pointer(parent).is_some_and(Value::is_object) && doc.pointer(path).is_none()
+}
+
 fn apply_json_to(
     resources: &mut ResMap,
     indices: &[usize],
@@ -396,7 +427,7 @@ fn apply_json_to(
             }
         }
         let mut doc = Value::Object(std::mem::take(&mut resource.obj));
-        let applied = json_patch::patch(&mut doc, ops);
+        let applied = apply_json_ops(&mut doc, ops);
         if let Value::Object(map) = doc {
             resource.obj = map;
         }
