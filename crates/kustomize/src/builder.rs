@@ -149,9 +149,18 @@ fn drop_local_config(resources: &mut ResMap) {
     resources
         .resources
         .retain(|r| r.annotations().get(LOCAL_CONFIG).and_then(Value::as_str) != Some("true"));
-    // kustomize rewrites every object's annotations when it strips its internal
-    // ones, and an empty map does not survive that.
+    // kustomize rewrites every object's annotations as strings when it strips its
+    // internal ones: an empty map does not survive that, and a null is "".
     for resource in &mut resources.resources {
+        if let Some(Value::Object(annotations)) = resource
+            .obj
+            .get_mut("metadata")
+            .and_then(|m| m.get_mut("annotations"))
+        {
+            for value in annotations.values_mut().filter(|v| v.is_null()) {
+                *value = Value::String(String::new());
+            }
+        }
         if resource
             .obj
             .get("metadata")
@@ -522,8 +531,9 @@ impl Builder {
                 source,
             })?;
             let mut map = ResMap::new();
-            for object in yaml::parse_objects(&content, &shown)? {
+            for (object, empty_nulls) in yaml::parse_objects_with_empty_nulls(&content, &shown)? {
                 let mut resource = Resource::new(object, &shown);
+                resource.empty_nulls = empty_nulls;
                 if let Some(origin) = &self.origin {
                     annotate(
                         &mut resource,

@@ -356,9 +356,14 @@ fn apply_strategic(
             kind: &gvk.kind,
         },
     };
-    let target = Value::Object(std::mem::take(&mut resource.obj));
+    let mut target = Value::Object(std::mem::take(&mut resource.obj));
+    yaml::mark_empty_nulls(&mut target, &resource.empty_nulls);
     match smp::merge(target, patch, &schema)? {
-        Some(Value::Object(map)) if !map.is_empty() => resource.obj = map,
+        Some(Value::Object(mut map)) if !map.is_empty() => {
+            // What the merge kept of them (inside lists it replaced whole) stays empty.
+            resource.empty_nulls = yaml::take_object_empty_nulls(&mut map);
+            resource.obj = map;
+        }
         _ => return Ok(false),
     }
     if !options.allow_kind_change {

@@ -54,6 +54,9 @@ pub struct Resource {
     pub ref_var_names: Vec<String>,
     /// The file (relative to the build root) this resource was read or generated from.
     pub source: String,
+    /// Where the object holds nulls written as nothing (`key:`), as JSON pointers: a
+    /// strategic merge drops those, where it keeps `key: null`.
+    pub empty_nulls: Vec<String>,
 }
 
 impl Resource {
@@ -69,6 +72,7 @@ impl Resource {
             ref_by: Vec::new(),
             ref_var_names: Vec::new(),
             source: source.to_owned(),
+            empty_nulls: Vec::new(),
         }
     }
 

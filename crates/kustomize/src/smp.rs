@@ -130,6 +130,15 @@ fn walk(
     path: &mut Vec<String>,
     schema: &MergeSchema<'_>,
 ) -> Result<Option<Value>> {
+    // A null written as nothing goes when the patch leaves it alone; kyaml keeps only
+    // nulls with text (`null`, `~`). Against a patch value it is an ordinary null.
+    let dest = match dest {
+        Some(v) if crate::yaml::is_empty_null(&v) => match patch {
+            None => return Ok(None),
+            Some(_) => Some(Value::Null),
+        },
+        other => other,
+    };
     let present = |v: &Option<Value>| v.as_ref().filter(|v| !v.is_null()).cloned();
     let first = present(&dest).or_else(|| present(&patch));
     let Some(first) = first else {
@@ -203,8 +212,11 @@ fn walk_map(
         Some(Value::Object(map)) => Some(map),
         _ => None,
     };
-    let Some(patch) = patch else {
-        return Ok(dest.map(Value::Object));
+    let patch = match (patch, &dest) {
+        (Some(patch), _) => patch,
+        // Nothing to merge in, but kyaml still walks every field of the target.
+        (None, Some(_)) => Map::new(),
+        (None, None) => return Ok(None),
     };
     let mut result = match (dest, directive) {
         (_, Directive::Delete) => return Ok(None),
@@ -214,6 +226,11 @@ fn walk_map(
         }
         (Some(dest), Directive::Merge) => dest,
     };
+    let target_only: Vec<String> = result
+        .keys()
+        .filter(|key| !patch.contains_key(key.as_str()))
+        .cloned()
+        .collect();
     for (key, patch_value) in patch {
         // Taken out in place (a null stays as placeholder) so a merged field keeps
         // its position in the target.
@@ -226,6 +243,23 @@ fn walk_map(
                 result.insert(key, value);
             }
             _ => {
+                result.shift_remove(&key);
+            }
+        }
+    }
+    // Fields only the target has are walked too, as kyaml walks every field: nulls
+    // written as nothing go, and associative lists are merged with nothing (which
+    // folds duplicate keys).
+    for key in target_only {
+        let existing = result.get_mut(&key).map(std::mem::take);
+        path.push(key.clone());
+        let walked = walk(existing, None, path, schema);
+        path.pop();
+        match walked? {
+            Some(value) => {
+                result.insert(key, value);
+            }
+            None => {
                 result.shift_remove(&key);
             }
         }
@@ -286,6 +320,7 @@ fn list_directive(items: &mut Vec<Value>) -> Result<Directive> {
 /// A scalar as YAML text, the way kyaml compares merge-key values.
 fn scalar_text(value: &Value) -> String {
     match value {
+        v if crate::yaml::is_empty_null(v) => String::new(),
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
@@ -306,16 +341,18 @@ fn walk_list(
             None => dest,
         });
     }
-    let mut patch_items = match patch {
-        Some(Value::Null) => return Ok(None),
-        Some(Value::Array(items)) => items,
-        _ => return Ok(dest),
-    };
-    let directive = list_directive(&mut patch_items)?;
     let dest_items = match dest {
         Some(Value::Array(items)) => Some(items),
         _ => None,
     };
+    let (dest_items, mut patch_items) = match (dest_items, patch) {
+        (_, Some(Value::Null)) => return Ok(None),
+        (dest_items, Some(Value::Array(items))) => (dest_items, items),
+        // No patch: kyaml still merges the target's list, with nothing.
+        (Some(items), None) => (Some(items), Vec::new()),
+        (dest_items, _) => return Ok(dest_items.map(Value::Array)),
+    };
+    let directive = list_directive(&mut patch_items)?;
     let dest_items = match (dest_items, directive) {
         (_, Directive::Delete) => return Ok(None),
         (None, _) | (_, Directive::Replace) => {
@@ -345,6 +382,7 @@ fn merge_set(dest: Vec<Value>, patch: Vec<Value>) -> Vec<Value> {
 fn key_text(item: &Value, key: &str) -> String {
     match item.get(key) {
         None | Some(Value::Null) => String::new(),
+        Some(v) if crate::yaml::is_empty_null(v) => String::new(),
         Some(Value::Object(_) | Value::Array(_)) => String::new(),
         Some(v) => scalar_text(v),
     }

@@ -16,6 +16,100 @@ use crate::error::{KustomizeError, Result};
 /// octal number 420, `1_000` is 1000, a bare date becomes an RFC 3339 timestamp,
 /// `yes` stays text); quoted and block scalars are always text.
 pub fn parse_documents(content: &str, file: &str) -> Result<Vec<Value>> {
+    parse_documents_marked(content, file, false)
+}
+
+/// While a manifest is read, a plain null stands as this prefix and its text (`~`,
+/// `null`, or nothing), because kustomize's YAML nodes keep that text and it shows:
+/// annotation values become the text, and a strategic merge drops a null written as
+/// nothing where it keeps `null`. A NUL cannot occur in YAML text, so no real value is
+/// taken for one.
+const NULL_STAND_IN: &str = "\u{0}null:";
+
+/// Stands, while a resource is strategically merged, for a null written as nothing at
+/// all (`key:`).
+pub(crate) const EMPTY_NULL: &str = NULL_STAND_IN;
+
+/// Whether `value` is the [`EMPTY_NULL`] stand-in.
+pub(crate) fn is_empty_null(value: &Value) -> bool {
+    value.as_str() == Some(EMPTY_NULL)
+}
+
+/// The text of a null stand-in, if `value` is one.
+fn null_text(value: &Value) -> Option<&str> {
+    value.as_str().and_then(|s| s.strip_prefix(NULL_STAND_IN))
+}
+
+/// Replaces every [`EMPTY_NULL`] stand-in under `value` with null, recording where it
+/// was (JSON pointers).
+pub(crate) fn take_empty_nulls(value: &mut Value, pointer: &mut String, out: &mut Vec<String>) {
+    match value {
+        v if null_text(v).is_some() => {
+            if is_empty_null(v) {
+                out.push(pointer.clone());
+            }
+            *v = Value::Null;
+        }
+        Value::Object(map) => {
+            for (key, child) in map.iter_mut() {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                take_empty_nulls(child, pointer, out);
+                pointer.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter_mut().enumerate() {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&i.to_string());
+                take_empty_nulls(child, pointer, out);
+                pointer.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// [`take_empty_nulls`] over an object's fields; the pointers it returns start at the
+/// object.
+pub(crate) fn take_object_empty_nulls(object: &mut Map<String, Value>) -> Vec<String> {
+    let mut found = Vec::new();
+    // kustomize ends a build by rewriting every object's annotations as strings, so a
+    // null annotation comes out as its text. One written as nothing stays a null here,
+    // for a strategic merge may drop it first; the end of the build makes it "".
+    if let Some(Value::Object(annotations)) = object
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+    {
+        for value in annotations.values_mut() {
+            if let Some(text) = null_text(value).filter(|t| !t.is_empty()) {
+                *value = Value::String(text.to_owned());
+            }
+        }
+    }
+    for (key, field) in object.iter_mut() {
+        let mut pointer = format!("/{}", key.replace('~', "~0").replace('/', "~1"));
+        take_empty_nulls(field, &mut pointer, &mut found);
+    }
+    found
+}
+
+/// Puts the [`EMPTY_NULL`] stand-in back at `pointers` that still hold null.
+pub(crate) fn mark_empty_nulls(value: &mut Value, pointers: &[String]) {
+    for pointer in pointers {
+        if let Some(slot) = value.pointer_mut(pointer) {
+            if slot.is_null() {
+                *slot = Value::String(EMPTY_NULL.to_owned());
+            }
+        }
+    }
+}
+
+/// [`parse_documents`]; with `mark_nulls`, plain nulls are stand-ins that keep their
+/// text (see [`NULL_STAND_IN`]).
+fn parse_documents_marked(content: &str, file: &str, mark_nulls: bool) -> Result<Vec<Value>> {
     let yaml_error = |message: String| KustomizeError::Yaml {
         file: file.to_owned(),
         message,
@@ -45,12 +139,13 @@ pub fn parse_documents(content: &str, file: &str) -> Result<Vec<Value>> {
     let mut builder = ValueBuilder {
         events: events.events.into_iter().peekable(),
         anchors: HashMap::new(),
+        mark_nulls,
     };
     let mut documents = Vec::new();
     while let Some((event, _)) = builder.events.next() {
         if event == Event::DocumentStart {
             let value = builder.node().map_err(yaml_error)?;
-            if !value.is_null() {
+            if !value.is_null() && null_text(&value).is_none() {
                 documents.push(value);
             }
         }
@@ -72,6 +167,7 @@ impl MarkedEventReceiver for EventSink {
 struct ValueBuilder {
     events: std::iter::Peekable<std::vec::IntoIter<(Event, Marker)>>,
     anchors: HashMap<usize, Value>,
+    mark_nulls: bool,
 }
 
 impl ValueBuilder {
@@ -82,6 +178,12 @@ impl ValueBuilder {
         };
         let (value, anchor) = match event {
             Event::DocumentEnd => return Ok(Value::Null),
+            Event::Scalar(text, TScalarStyle::Plain, anchor, None)
+                if self.mark_nulls
+                    && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") =>
+            {
+                (Value::String(format!("{NULL_STAND_IN}{text}")), anchor)
+            }
             Event::Scalar(text, style, anchor, tag) => {
                 (resolve_scalar(text, style, tag.as_ref()), anchor)
             }
@@ -272,12 +374,31 @@ fn date_timestamp(text: &str) -> Option<String> {
 }
 
 /// Parses a manifest file into objects, expanding lists. Every object needs a kind.
+#[cfg(test)]
 pub fn parse_objects(content: &str, file: &str) -> Result<Vec<Map<String, Value>>> {
+    Ok(parse_objects_with_empty_nulls(content, file)?
+        .into_iter()
+        .map(|(object, _)| object)
+        .collect())
+}
+
+/// [`parse_objects`], each object with the places (JSON pointers) of its nulls written
+/// as nothing (`key:`), which a strategic merge treats apart.
+pub fn parse_objects_with_empty_nulls(
+    content: &str,
+    file: &str,
+) -> Result<Vec<(Map<String, Value>, Vec<String>)>> {
     let mut objects = Vec::new();
-    for document in parse_documents(content, file)? {
+    for document in parse_documents_marked(content, file, true)? {
         push_object(document, file, &mut objects)?;
     }
-    Ok(objects)
+    Ok(objects
+        .into_iter()
+        .map(|mut object| {
+            let empty_nulls = take_object_empty_nulls(&mut object);
+            (object, empty_nulls)
+        })
+        .collect())
 }
 
 fn push_object(document: Value, file: &str, objects: &mut Vec<Map<String, Value>>) -> Result<()> {
@@ -287,7 +408,11 @@ fn push_object(document: Value, file: &str, objects: &mut Vec<Map<String, Value>
             message: format!("expected a map of fields, got {}", kind_of(&document)),
         });
     };
-    let kind = map.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let kind = map
+        .get("kind")
+        .filter(|k| null_text(k).is_none())
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if kind.is_empty() {
         return Err(KustomizeError::Yaml {
             file: file.to_owned(),
