@@ -382,12 +382,15 @@ pub fn parse_objects(content: &str, file: &str) -> Result<Vec<Map<String, Value>
         .collect())
 }
 
+/// An object read from a manifest, and the JSON pointers of its nulls written as nothing.
+pub type ObjectWithEmptyNulls = (Map<String, Value>, Vec<String>);
+
 /// [`parse_objects`], each object with the places (JSON pointers) of its nulls written
 /// as nothing (`key:`), which a strategic merge treats apart.
 pub fn parse_objects_with_empty_nulls(
     content: &str,
     file: &str,
-) -> Result<Vec<(Map<String, Value>, Vec<String>)>> {
+) -> Result<Vec<ObjectWithEmptyNulls>> {
     let mut objects = Vec::new();
     for document in parse_documents_marked(content, file, true)? {
         push_object(document, file, &mut objects)?;
