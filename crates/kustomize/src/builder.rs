@@ -157,8 +157,12 @@ fn drop_local_config(resources: &mut ResMap) {
             .get_mut("metadata")
             .and_then(|m| m.get_mut("annotations"))
         {
-            for value in annotations.values_mut().filter(|v| v.is_null()) {
-                *value = Value::String(String::new());
+            for value in annotations.values_mut() {
+                match value {
+                    Value::Null => *value = Value::String(String::new()),
+                    Value::Bool(_) | Value::Number(_) => *value = Value::String(value.to_string()),
+                    _ => {}
+                }
             }
         }
         if resource

@@ -250,6 +250,70 @@ fn go_zero_nulls(value: &mut Value, in_string_map: bool) {
     }
 }
 
+/// The kustomization file's top-level fields, as the struct below spells them.
+const FIELDS: [&str; 34] = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "openapi",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "images",
+    "imageTags",
+    "replacements",
+    "replicas",
+    "vars",
+    "sortOptions",
+    "resources",
+    "components",
+    "crds",
+    "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "helmGlobals",
+    "helmCharts",
+    "helmChartInflationGenerator",
+    "generatorOptions",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+];
+
+/// Go's JSON decoding, which kustomize's goes through, matches field names without
+/// regard to case (`nameprefix` is namePrefix); so does this, at the top level.
+fn match_field_case(value: &mut Value) {
+    let Value::Object(map) = value else {
+        return;
+    };
+    let renames: Vec<(String, &str)> = map
+        .keys()
+        .filter(|key| !FIELDS.contains(&key.as_str()))
+        .filter_map(|key| {
+            FIELDS
+                .iter()
+                .find(|field| field.eq_ignore_ascii_case(key))
+                .map(|field| (key.clone(), *field))
+        })
+        .collect();
+    for (key, field) in renames {
+        if map.contains_key(field) {
+            continue;
+        }
+        if let Some(v) = map.shift_remove(&key) {
+            map.insert(field.to_owned(), v);
+        }
+    }
+}
+
 /// kustomize's CheckEmpty: apart from apiVersion and kind, every field holds Go's zero
 /// value. An empty list or map is not zero (it is a non-nil slice or map).
 fn is_empty_kustomization(value: &Value) -> bool {
@@ -282,6 +346,7 @@ impl Kustomization {
             .next()
             .unwrap_or(Value::Null);
         go_zero_nulls(&mut value, false);
+        match_field_case(&mut value);
         if is_empty_kustomization(&value) {
             return Err(KustomizeError::field(
                 file,
