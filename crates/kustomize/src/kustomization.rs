@@ -319,12 +319,9 @@ fn match_field_case(value: &mut Value) {
 fn is_empty_kustomization(value: &Value) -> bool {
     match value {
         Value::Null => true,
-        Value::Object(map) => map.iter().all(|(key, v)| {
-            key == "apiVersion"
-                || key == "kind"
-                || v.as_str() == Some("")
-                || v == &Value::Bool(false)
-        }),
+        Value::Object(map) => map
+            .iter()
+            .all(|(key, v)| key == "apiVersion" || key == "kind" || v.as_str() == Some("")),
         _ => false,
     }
 }

@@ -610,27 +610,7 @@ fn value_add(resources: &mut ResMap, value: &str, targets: &[ValueAddTarget]) ->
         }
         let fields = crate::fieldspec::split_path(&target.field_path);
         for &i in &selected {
-            let mut node = Some(&mut resources.resources[i].obj);
-            let (last, parents) = fields.split_last().expect("fieldPath is not empty");
-            for part in parents {
-                let map = node.take().expect("a map on the way");
-                let child = map
-                    .entry(part.clone())
-                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
-                match child {
-                    Value::Object(next) => node = Some(next),
-                    _ => {
-                        return Err(KustomizeError::transform(format!(
-                            "ValueAddTransformer: '{}' is not a map on the way to '{}'",
-                            part, target.field_path
-                        )))
-                    }
-                }
-            }
-            let map = node.expect("the parent map");
-            let slot = map
-                .entry(last.clone())
-                .or_insert(Value::String(String::new()));
+            let slot = scalar_slot(&mut resources.resources[i].obj, &fields, &target.field_path)?;
             let current = match slot {
                 Value::String(s) => s.clone(),
                 Value::Null => String::new(),
@@ -651,6 +631,34 @@ fn value_add(resources: &mut ResMap, value: &str, targets: &[ValueAddTarget]) ->
         }
     }
     Ok(())
+}
+
+/// The value at `fields` under `map`, created (as maps, and "" at the end) where
+/// missing; `path` names it in errors.
+fn scalar_slot<'m>(
+    map: &'m mut serde_json::Map<String, Value>,
+    fields: &[String],
+    path: &str,
+) -> Result<&'m mut Value> {
+    let Some((first, rest)) = fields.split_first() else {
+        return Err(KustomizeError::transform(
+            "ValueAddTransformer: fieldPath cannot be empty",
+        ));
+    };
+    if rest.is_empty() {
+        return Ok(map
+            .entry(first.clone())
+            .or_insert(Value::String(String::new())));
+    }
+    match map
+        .entry(first.clone())
+        .or_insert_with(|| Value::Object(serde_json::Map::new()))
+    {
+        Value::Object(next) => scalar_slot(next, rest, path),
+        _ => Err(KustomizeError::transform(format!(
+            "ValueAddTransformer: '{first}' is not a map on the way to '{path}'"
+        ))),
+    }
 }
 
 /// kustomize's filesys.InsertPathPart: `part` becomes element `pos` of the
