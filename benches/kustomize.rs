@@ -236,4 +236,86 @@ fn main() {
         theirs.as_secs_f64() / ours.as_secs_f64(),
         theirs.as_secs_f64() / cli.as_secs_f64()
     );
+    time_largest_corpus_dirs(runs);
+}
+
+/// The shared corpus of public overlays (../shared/corpus/kustomize), when present.
+fn corpus_manifest() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/kustomize/MANIFEST.tsv")
+}
+
+/// The build directories of the corpus rows kubectl builds (`expect: ok`).
+fn corpus_dirs(manifest: &Path) -> Vec<(String, std::path::PathBuf)> {
+    let text = std::fs::read_to_string(manifest).expect("reading MANIFEST.tsv");
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines.next().expect("header").split('\t').collect();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .unwrap_or_else(|| panic!("MANIFEST.tsv has no column {name}"))
+    };
+    let (id, case, dir, expect) = (
+        column("id"),
+        column("case_path"),
+        column("build_dir"),
+        column("expect"),
+    );
+    let cases = manifest.parent().expect("corpus directory").join("cases");
+    lines
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .filter(|cells| cells.get(expect) == Some(&"ok"))
+        .map(|cells| {
+            (
+                cells[id].to_owned(),
+                cases.join(cells[case]).join(cells[dir]),
+            )
+        })
+        .collect()
+}
+
+/// Times the five corpus directories with the most objects, ours in process and
+/// `kubectl kustomize`, as the issue asks: real overlays, not only the synthetic one.
+fn time_largest_corpus_dirs(runs: u32) {
+    let manifest = corpus_manifest();
+    if !manifest.is_file() {
+        println!(
+            "no corpus at {}: real overlays not timed",
+            manifest.display()
+        );
+        return;
+    }
+    let mut sized: Vec<(usize, String, std::path::PathBuf)> = corpus_dirs(&manifest)
+        .into_iter()
+        .filter_map(|(id, dir)| {
+            let objects = ferroflux_kustomize::build_dir(&dir).ok()?.len();
+            Some((objects, id, dir))
+        })
+        .collect();
+    sized.sort_by(|a, b| b.0.cmp(&a.0));
+    println!("largest corpus directories (mean of {runs} runs):");
+    for (objects, id, dir) in sized.into_iter().take(5) {
+        let t = Instant::now();
+        for _ in 0..runs {
+            let built = ferroflux_kustomize::build_dir(&dir).expect("our build");
+            assert!(!ferroflux_kustomize::to_yaml_stream(&built).is_empty());
+        }
+        let ours = t.elapsed() / runs;
+        let t = Instant::now();
+        for _ in 0..runs {
+            let out = Command::new("kubectl")
+                .arg("kustomize")
+                .arg(&dir)
+                .output()
+                .expect("kubectl must be installed");
+            assert!(out.status.success(), "kubectl kustomize {id} failed");
+        }
+        let theirs = t.elapsed() / runs;
+        println!(
+            "  {id:<40} {objects:>5} objects  ferroflux {:>7.2} ms  kubectl {:>7.1} ms  {:>6.1}x",
+            ours.as_secs_f64() * 1000.0,
+            theirs.as_secs_f64() * 1000.0,
+            theirs.as_secs_f64() / ours.as_secs_f64()
+        );
+    }
 }

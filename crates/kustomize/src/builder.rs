@@ -57,6 +57,7 @@ pub fn build_dir_with(dir: &Path, options: &BuildOptions) -> Result<Vec<Value>> 
         options: options.clone(),
         stack: Vec::new(),
         openapi: None,
+        schema_set: false,
         origin: None,
     };
     let root = builder.kust_dir(dir)?;
@@ -99,7 +100,10 @@ impl Accumulator {
     /// Folds a child kustomization's accumulation into this one.
     fn merge(&mut self, child: Accumulator, file: &str) -> Result<()> {
         self.resources.append_all(child.resources, file)?;
-        self.config.merge(&child.config);
+        self.config = self
+            .config
+            .merged(&child.config)
+            .map_err(|e| KustomizeError::field(file, "resources", e))?;
         vars::absorb(&mut self.vars, child.vars, file)
     }
 }
@@ -113,10 +117,15 @@ struct Builder {
     /// once a kustomization sets it, it replaces the built-in schema for the rest of
     /// the build.
     openapi: Option<Value>,
+    /// Whether a kustomization has named the schema (see `set_schema`).
+    schema_set: bool,
     /// With `buildMetadata: [originAnnotations]`: the path from the build root to the
     /// kustomization being accumulated, for `config.kubernetes.io/origin`.
     origin: Option<String>,
 }
+
+/// The one Kubernetes OpenAPI version kyaml v0.18 has built in (`openapi: {version}`).
+const BUILTIN_OPENAPI_VERSION: &str = "v1.21.2";
 
 /// Where an object came from, with `buildMetadata: [originAnnotations]`.
 const ORIGIN: &str = "config.kubernetes.io/origin";
@@ -125,6 +134,48 @@ fn annotate(resource: &mut Resource, key: &str, value: String) {
     let mut annotations = resource.annotations();
     annotations.insert(key.to_owned(), Value::String(value));
     resource.set_string_map("annotations", annotations);
+}
+
+/// The name of `dir`'s kustomization file (for `configuredIn`).
+fn kustomization_file_name(dir: &KustDir) -> &str {
+    Path::new(&dir.file)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("kustomization.yaml")
+}
+
+/// Where a plugin config read from a file came from: the `path:` of the origin
+/// annotation it was given when read (kustomize's OriginFromCustomPlugin).
+fn config_path(config: &Value) -> Option<String> {
+    let origin = config
+        .pointer("/metadata/annotations")?
+        .get(ORIGIN)?
+        .as_str()?;
+    origin
+        .lines()
+        .find_map(|line| line.strip_prefix("path: "))
+        .map(str::to_owned)
+}
+
+/// `configuredBy` of an origin annotation: the plugin config's apiVersion, kind,
+/// name and namespace (those it has), indented as kustomize writes them.
+fn configured_by(config: &Value) -> String {
+    let text = |pointer: &str| {
+        config
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    [
+        ("apiVersion", text("/apiVersion")),
+        ("kind", text("/kind")),
+        ("name", text("/metadata/name")),
+        ("namespace", text("/metadata/namespace")),
+    ]
+    .iter()
+    .filter(|(_, value)| !value.is_empty())
+    .map(|(key, value)| format!("  {key}: {value}\n"))
+    .collect()
 }
 
 /// `base/rel` with `.` and `..` resolved lexically (as Go's filepath.Join does).
@@ -259,6 +310,38 @@ impl Builder {
         result.map(|()| acc)
     }
 
+    /// `openapi:` as kyaml's SetSchema takes it: the first kustomization that names a
+    /// schema (a file, or a built-in version) sets it for the whole build, and later
+    /// ones are not read at all.
+    fn set_schema(&mut self, dir: &KustDir, k: &Kustomization) -> Result<()> {
+        if self.schema_set {
+            return Ok(());
+        }
+        let version = k.open_api.get("version").filter(|v| !v.is_empty());
+        if let Some(path) = k.open_api.get("path") {
+            if k.open_api.contains_key("version") {
+                return Err(KustomizeError::field(
+                    dir.file.clone(),
+                    "openapi",
+                    "builtin version and custom schema provided, cannot use both",
+                ));
+            }
+            let text = self.loader.read_file(dir, path, "openapi.path")?;
+            self.openapi = yaml::parse_documents(&text, path)?.into_iter().next();
+            self.schema_set = true;
+        } else if let Some(version) = version {
+            if version != BUILTIN_OPENAPI_VERSION {
+                return Err(KustomizeError::field(
+                    dir.file.clone(),
+                    "openapi.version",
+                    format!("the specified OpenAPI version is not built in: '{version}' (only {BUILTIN_OPENAPI_VERSION})"),
+                ));
+            }
+            self.schema_set = true;
+        }
+        Ok(())
+    }
+
     fn accumulate_inner(
         &mut self,
         dir: &KustDir,
@@ -266,24 +349,37 @@ impl Builder {
         acc: &mut Accumulator,
     ) -> Result<()> {
         refuse_unsupported(dir, k)?;
-        if let Some(path) = k.open_api.get("path") {
-            let text = self.loader.read_file(dir, path, "openapi.path")?;
-            let document = yaml::parse_documents(&text, path)?.into_iter().next();
-            self.openapi = document;
-        }
+        self.set_schema(dir, k)?;
         for (i, entry) in k.resources.iter().enumerate() {
             self.accumulate_resource(dir, entry, &format!("resources[{i}]"), acc)?;
         }
-        let mut config = TransformerConfig::builtin();
+        // As kustomize's MakeTransformerConfig: the files merged into an empty
+        // configuration, that merged into the built-in one, and the result into what
+        // the resources accumulated. Each merge sorts, which decides what a later
+        // merge keeps (see `TransformerConfig::merged`).
+        let mut custom = TransformerConfig::default();
         for (i, path) in k.configurations.iter().enumerate() {
             let field = format!("configurations[{i}]");
             let content = self.loader.read_file(dir, path, &field)?;
-            let custom: TransformerConfig = serde_yaml_ng::from_str(&content).map_err(|e| {
-                KustomizeError::field(dir.file.clone(), field, format!("'{path}': {e}"))
-            })?;
-            config.merge(&custom);
+            let file_config: TransformerConfig =
+                serde_yaml_ng::from_str(&content).map_err(|e| {
+                    KustomizeError::field(dir.file.clone(), field.clone(), format!("'{path}': {e}"))
+                })?;
+            custom = custom
+                .merged(&file_config)
+                .map_err(|e| KustomizeError::field(dir.file.clone(), field, e))?;
         }
-        acc.config.merge(&config);
+        let config = if k.configurations.is_empty() {
+            TransformerConfig::builtin()
+        } else {
+            TransformerConfig::builtin()
+                .merged(&custom)
+                .map_err(|e| KustomizeError::field(dir.file.clone(), "configurations", e))?
+        };
+        acc.config = acc
+            .config
+            .merged(&config)
+            .map_err(|e| KustomizeError::field(dir.file.clone(), "configurations", e))?;
         for (i, path) in k.crds.iter().enumerate() {
             let field = format!("crds[{i}]");
             let text = self.loader.read_file(dir, path, &field)?;
@@ -291,17 +387,15 @@ impl Builder {
                 .into_iter()
                 .next()
                 .unwrap_or(Value::Null);
-            acc.config
-                .merge(&crate::fieldspec::config_from_crd_definitions(&definitions));
+            acc.config = acc
+                .config
+                .merged(&crate::fieldspec::config_from_crd_definitions(&definitions))
+                .map_err(|e| KustomizeError::field(dir.file.clone(), field, e))?;
         }
 
         let mut generated = generators::generate(&self.loader, dir, k)?;
         if let Some(origin) = &self.origin {
-            let file_name = Path::new(&dir.file)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("kustomization.yaml");
-            let configured_in = join_clean(origin, file_name);
+            let configured_in = join_clean(origin, kustomization_file_name(dir));
             for resource in &mut generated.resources {
                 let generator = if resource.kind() == "Secret" {
                     "SecretGenerator"
@@ -505,7 +599,21 @@ impl Builder {
             };
             match plugins::parse(&config, &origin, &self.loader, dir)? {
                 plugins::Plugin::Generator(generator) => {
-                    let generated = generator.generate(&self.loader, dir, &entry_field)?;
+                    let mut generated = generator.generate(&self.loader, dir, &entry_field)?;
+                    if let Some(origin) = &self.origin {
+                        let configured_in = config_path(&config)
+                            .unwrap_or_else(|| join_clean(origin, kustomization_file_name(dir)));
+                        let by = configured_by(&config);
+                        for resource in &mut generated.resources {
+                            if !resource.annotations().contains_key(ORIGIN) {
+                                annotate(
+                                    resource,
+                                    ORIGIN,
+                                    format!("configuredIn: {configured_in}\nconfiguredBy:\n{by}"),
+                                );
+                            }
+                        }
+                    }
                     generators::absorb(&mut acc.resources, generated, &dir.file)?;
                 }
                 plugins::Plugin::Transformer(_) => {

@@ -205,17 +205,28 @@ pub struct TransformerConfig {
     pub replicas: Vec<FieldSpec>,
 }
 
+/// A field spec that says `create` where an equal one already there does not (or the
+/// other way round): kustomize refuses to merge them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConflictingFieldSpecs;
+
 /// Adds `other`'s specs to `specs`, skipping any whose path is already there for a
 /// kind the new spec's filter selects (kustomize's FsSlice merge).
-pub fn merge_specs(specs: &mut Vec<FieldSpec>, other: &[FieldSpec]) {
+pub fn merge_specs(
+    specs: &mut Vec<FieldSpec>,
+    other: &[FieldSpec],
+) -> std::result::Result<(), ConflictingFieldSpecs> {
     for spec in other {
-        if !specs
+        match specs
             .iter()
-            .any(|s| s.path == spec.path && s.gvk().is_selected_by(&spec.gvk()))
+            .find(|s| s.path == spec.path && s.gvk().is_selected_by(&spec.gvk()))
         {
-            specs.push(spec.clone());
+            Some(existing) if existing.create != spec.create => return Err(ConflictingFieldSpecs),
+            Some(_) => {}
+            None => specs.push(spec.clone()),
         }
     }
+    Ok(())
 }
 
 impl TransformerConfig {
@@ -224,28 +235,96 @@ impl TransformerConfig {
         crate::fieldspecs_builtin::default_config()
     }
 
-    /// Adds `other`'s specs to this configuration.
-    pub fn merge(&mut self, other: &TransformerConfig) {
-        merge_specs(&mut self.name_prefix, &other.name_prefix);
-        merge_specs(&mut self.name_suffix, &other.name_suffix);
-        merge_specs(&mut self.namespace, &other.namespace);
-        merge_specs(&mut self.common_labels, &other.common_labels);
-        merge_specs(&mut self.labels, &other.labels);
-        merge_specs(&mut self.template_labels, &other.template_labels);
-        merge_specs(&mut self.common_annotations, &other.common_annotations);
-        merge_specs(&mut self.var_reference, &other.var_reference);
-        merge_specs(&mut self.images, &other.images);
-        merge_specs(&mut self.replicas, &other.replicas);
+    /// This configuration with `other`'s specs added, as kustomize's
+    /// TransformerConfig.Merge: each list merged, then sorted by kind. The sort is
+    /// what makes a later merge drop a kind-less spec that a kind-specific one with
+    /// the same path now precedes (a `configurations:` file that names
+    /// `namePrefix: [{path: metadata/name, kind: X}]` limits the prefix to X).
+    pub fn merged(&self, other: &TransformerConfig) -> std::result::Result<Self, String> {
+        let mut merged = self.clone();
+        for ((name, list), incoming) in merged.spec_lists_mut().into_iter().zip(other.spec_lists())
+        {
+            merge_specs(list, incoming)
+                .map_err(|_| format!("failed to merge {name} fieldSpec: conflicting fieldspecs"))?;
+        }
         for backref in &other.name_reference {
-            match self
+            match merged
                 .name_reference
                 .iter_mut()
                 .find(|b| b.gvk() == backref.gvk())
             {
-                Some(existing) => merge_specs(&mut existing.referrers, &backref.referrers),
-                None => self.name_reference.push(backref.clone()),
+                Some(existing) => merge_specs(&mut existing.referrers, &backref.referrers)
+                    .map_err(|_| {
+                        "failed to merge NameReference fieldSpec: conflicting fieldspecs".to_owned()
+                    })?,
+                None => merged.name_reference.push(backref.clone()),
             }
         }
+        merged.sort();
+        Ok(merged)
+    }
+
+    /// The field spec lists (all but name references), with kustomize's names for
+    /// them in merge errors.
+    fn spec_lists_mut(&mut self) -> [(&'static str, &mut Vec<FieldSpec>); 10] {
+        [
+            ("NamePrefix", &mut self.name_prefix),
+            ("NameSuffix", &mut self.name_suffix),
+            ("NameSpace", &mut self.namespace),
+            ("CommonAnnotations", &mut self.common_annotations),
+            ("CommonLabels", &mut self.common_labels),
+            ("Labels", &mut self.labels),
+            ("TemplateLabels", &mut self.template_labels),
+            ("VarReference", &mut self.var_reference),
+            ("Images", &mut self.images),
+            ("Replicas", &mut self.replicas),
+        ]
+    }
+
+    /// [`Self::spec_lists_mut`], read only, in the same order.
+    fn spec_lists(&self) -> [&Vec<FieldSpec>; 10] {
+        [
+            &self.name_prefix,
+            &self.name_suffix,
+            &self.namespace,
+            &self.common_annotations,
+            &self.common_labels,
+            &self.labels,
+            &self.template_labels,
+            &self.var_reference,
+            &self.images,
+            &self.replicas,
+        ]
+    }
+
+    /// kustomize's sortFields: every list by kind (a stable sort here; Go's is not,
+    /// but entries of one kind differ in path, so their order changes nothing).
+    fn sort(&mut self) {
+        for (_, list) in self.spec_lists_mut() {
+            list.sort_by(|a, b| crate::namereference::compare_gvk(&a.gvk(), &b.gvk()));
+        }
+        crate::namereference::sort_backrefs(&mut self.name_reference);
+    }
+
+    /// Adds one name reference without sorting (kustomize's nbrSlice.mergeOne), as a
+    /// `crds:` file's references are gathered before they are merged.
+    fn add_name_reference(&mut self, backref: NameBackReference) {
+        match self
+            .name_reference
+            .iter_mut()
+            .find(|b| b.gvk() == backref.gvk())
+        {
+            Some(existing) => add_spec(&mut existing.referrers, &backref.referrers),
+            None => self.name_reference.push(backref),
+        }
+    }
+}
+
+/// [`merge_specs`] for specs gathered from CRD schemas: none says `create`, so none
+/// can conflict with another.
+fn add_spec(list: &mut Vec<FieldSpec>, specs: &[FieldSpec]) {
+    if merge_specs(list, specs).is_err() {
+        debug_assert!(false, "specs without `create` cannot conflict");
     }
 }
 
@@ -303,13 +382,13 @@ fn add_crd_fields(
         path.push(property.clone());
         let has = |key: &str| schema.get(key).is_some_and(Value::is_string);
         if has("x-kubernetes-annotation") {
-            merge_specs(&mut config.common_annotations, &[spec_at(path, &[])]);
+            add_spec(&mut config.common_annotations, &[spec_at(path, &[])]);
         }
         if has("x-kubernetes-label-selector") {
-            merge_specs(&mut config.common_labels, &[spec_at(path, &[])]);
+            add_spec(&mut config.common_labels, &[spec_at(path, &[])]);
         }
         if has("x-kubernetes-identity") {
-            merge_specs(&mut config.name_prefix, &[spec_at(path, &[])]);
+            add_spec(&mut config.name_prefix, &[spec_at(path, &[])]);
         }
         let text = |key: &str| schema.get(key).and_then(Value::as_str);
         if let (Some(version), Some(ref_kind)) = (
@@ -323,10 +402,7 @@ fn add_crd_fields(
                 kind: ref_kind.to_owned(),
                 referrers: vec![spec_at(path, &[name_key])],
             };
-            config.merge(&TransformerConfig {
-                name_reference: vec![backref],
-                ..Default::default()
-            });
+            config.add_name_reference(backref);
         }
         if let Some(reference) = text("$ref") {
             add_crd_fields(config, kind, definitions, reference, path, depth + 1);
@@ -339,6 +415,43 @@ fn add_crd_fields(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_kind_specific_spec_displaces_the_kind_less_one_after_the_second_merge() {
+        let custom = TransformerConfig {
+            name_prefix: vec![FieldSpec::new("", "", "Deployment", "metadata/name", false)],
+            ..Default::default()
+        };
+        let config = TransformerConfig::builtin().merged(&custom).expect("merge");
+        // The first merge keeps both, sorted with the kind first ...
+        assert_eq!(config.name_prefix.len(), 2);
+        assert_eq!(config.name_prefix[0].gvk().kind, "Deployment");
+        // ... and merging that into the accumulation drops the kind-less spec.
+        let accumulated = TransformerConfig::default().merged(&config).expect("merge");
+        assert_eq!(accumulated.name_prefix, custom.name_prefix);
+    }
+
+    #[test]
+    fn specs_that_disagree_on_create_do_not_merge() {
+        let custom = TransformerConfig {
+            common_labels: vec![FieldSpec::new(
+                "",
+                "",
+                "ConfigMap",
+                "metadata/labels",
+                false,
+            )],
+            ..Default::default()
+        };
+        let accumulated = TransformerConfig::default().merged(&custom).expect("merge");
+        let error = accumulated
+            .merged(&TransformerConfig::builtin())
+            .expect_err("metadata/labels is created by the built-in spec");
+        assert_eq!(
+            error,
+            "failed to merge CommonLabels fieldSpec: conflicting fieldspecs"
+        );
+    }
 
     fn deployment() -> Resource {
         let Value::Object(obj) = json!({

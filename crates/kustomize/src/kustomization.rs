@@ -338,7 +338,7 @@ impl Kustomization {
         }
         // Through JSON values, as kustomize reads it: a field meant as text given as a
         // number (`newTag: 1.20`) is refused rather than guessed at.
-        let mut value = crate::yaml::parse_documents(content, file)?
+        let mut value = crate::yaml::parse_documents_last_key_wins(content, file)?
             .into_iter()
             .next()
             .unwrap_or(Value::Null);

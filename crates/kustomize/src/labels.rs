@@ -26,18 +26,21 @@ pub fn transform_labels(
                 format!("label name '{key}' exists in both commonLabels and labels"),
             ));
         }
+        let conflict =
+            |_| KustomizeError::field("", format!("labels[{i}]"), "conflicting fieldspecs");
         let mut specs = label.fields.clone();
-        merge_specs(&mut specs, &config.labels);
+        merge_specs(&mut specs, &config.labels).map_err(conflict)?;
         if label.include_selectors {
-            merge_specs(&mut specs, &config.common_labels);
+            merge_specs(&mut specs, &config.common_labels).map_err(conflict)?;
         } else {
             if label.include_templates {
-                merge_specs(&mut specs, &config.template_labels);
+                merge_specs(&mut specs, &config.template_labels).map_err(conflict)?;
             }
             merge_specs(
                 &mut specs,
                 &[FieldSpec::new("", "", "", "metadata/labels", true)],
-            );
+            )
+            .map_err(conflict)?;
         }
         set_entries(resources, &label.pairs, &specs)?;
     }

@@ -48,7 +48,7 @@ fn stable_sort_string(gvk: &Gvk) -> String {
 }
 
 /// kustomize's Gvk ordering (IsLessThan), used to sort configuration entries.
-fn compare_gvk(a: &Gvk, b: &Gvk) -> Ordering {
+pub(crate) fn compare_gvk(a: &Gvk, b: &Gvk) -> Ordering {
     kind_rank(&a.kind)
         .cmp(&kind_rank(&b.kind))
         .then_with(|| stable_sort_string(a).cmp(&stable_sort_string(b)))

@@ -16,7 +16,30 @@ use crate::error::{KustomizeError, Result};
 /// octal number 420, `1_000` is 1000, a bare date becomes an RFC 3339 timestamp,
 /// `yes` stays text); quoted and block scalars are always text.
 pub fn parse_documents(content: &str, file: &str) -> Result<Vec<Value>> {
-    parse_documents_marked(content, file, false)
+    parse_documents_with(content, file, Reading::default())
+}
+
+/// [`parse_documents`] for a kustomization file: kustomize reads those through
+/// sigs.k8s.io/yaml, which lets a key repeat and keeps its last value, where resources
+/// (read by kyaml) refuse a repeated key.
+pub fn parse_documents_last_key_wins(content: &str, file: &str) -> Result<Vec<Value>> {
+    parse_documents_with(
+        content,
+        file,
+        Reading {
+            last_key_wins: true,
+            ..Reading::default()
+        },
+    )
+}
+
+/// How [`parse_documents_with`] builds values.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reading {
+    /// Plain nulls become stand-ins that keep their text (see [`NULL_STAND_IN`]).
+    mark_nulls: bool,
+    /// A repeated map key replaces the earlier value instead of failing.
+    last_key_wins: bool,
 }
 
 /// While a manifest is read, a plain null stands as this prefix and its text (`~`,
@@ -107,9 +130,8 @@ pub(crate) fn mark_empty_nulls(value: &mut Value, pointers: &[String]) {
     }
 }
 
-/// [`parse_documents`]; with `mark_nulls`, plain nulls are stand-ins that keep their
-/// text (see [`NULL_STAND_IN`]).
-fn parse_documents_marked(content: &str, file: &str, mark_nulls: bool) -> Result<Vec<Value>> {
+/// [`parse_documents`] as `reading` says.
+fn parse_documents_with(content: &str, file: &str, reading: Reading) -> Result<Vec<Value>> {
     let yaml_error = |message: String| KustomizeError::Yaml {
         file: file.to_owned(),
         message,
@@ -139,7 +161,7 @@ fn parse_documents_marked(content: &str, file: &str, mark_nulls: bool) -> Result
     let mut builder = ValueBuilder {
         events: events.events.into_iter().peekable(),
         anchors: HashMap::new(),
-        mark_nulls,
+        reading,
     };
     let mut documents = Vec::new();
     while let Some((event, _)) = builder.events.next() {
@@ -167,7 +189,7 @@ impl MarkedEventReceiver for EventSink {
 struct ValueBuilder {
     events: std::iter::Peekable<std::vec::IntoIter<(Event, Marker)>>,
     anchors: HashMap<usize, Value>,
-    mark_nulls: bool,
+    reading: Reading,
 }
 
 impl ValueBuilder {
@@ -179,7 +201,7 @@ impl ValueBuilder {
         let (value, anchor) = match event {
             Event::DocumentEnd => return Ok(Value::Null),
             Event::Scalar(text, TScalarStyle::Plain, anchor, None)
-                if self.mark_nulls
+                if self.reading.mark_nulls
                     && matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL") =>
             {
                 (Value::String(format!("{NULL_STAND_IN}{text}")), anchor)
@@ -222,7 +244,7 @@ impl ValueBuilder {
                     let value = self.node()?;
                     if key == "<<" {
                         merged.push(value);
-                    } else if map.contains_key(&key) {
+                    } else if map.contains_key(&key) && !self.reading.last_key_wins {
                         return Err(format!(
                             "line {}: mapping key \"{key}\" already defined",
                             key_mark.map(|m| m.line()).unwrap_or(0)
@@ -392,7 +414,11 @@ pub fn parse_objects_with_empty_nulls(
     file: &str,
 ) -> Result<Vec<ObjectWithEmptyNulls>> {
     let mut objects = Vec::new();
-    for document in parse_documents_marked(content, file, true)? {
+    let reading = Reading {
+        mark_nulls: true,
+        ..Reading::default()
+    };
+    for document in parse_documents_with(content, file, reading)? {
         push_object(document, file, &mut objects)?;
     }
     Ok(objects
