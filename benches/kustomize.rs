@@ -292,7 +292,7 @@ fn time_largest_corpus_dirs(runs: u32) {
             Some((objects, id, dir))
         })
         .collect();
-    sized.sort_by(|a, b| b.0.cmp(&a.0));
+    sized.sort_by_key(|entry| std::cmp::Reverse(entry.0));
     println!("largest corpus directories (mean of {runs} runs):");
     for (objects, id, dir) in sized.into_iter().take(5) {
         let t = Instant::now();
