@@ -1,0 +1,229 @@
+//! The Go template engine against the real thing: every case is rendered by the Helm
+//! SDK (Helm 4, Go's text/template inside) as a chart template, and by this crate with
+//! Helm's options (missing keys read as nil, `<no value>` printed as nothing). Outputs
+//! must be identical; where Helm fails, we must fail with the same message at the same
+//! place. The SDK lives in the workspace's .venv (the test command installs it).
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use ferroflux_gotemplate::{MissingKey, Templates, Value};
+
+const NAME: &str = "c/templates/t.txt";
+
+/// (template, values as JSON).
+const CASES: &[(&str, &str)] = &[
+    // Text, trimming, comments.
+    ("plain text\n", "{}"),
+    ("a  {{- 1 -}}  b", "{}"),
+    ("a\n\n{{- \"x\" }}\n\n{{- /* gone */ -}}\n  b", "{}"),
+    ("{{/* a\nmultiline comment */}}x", "{}"),
+    ("{{ `raw\\n string` }} {{ \"esc\\t\\\"q\\\"\\u00e9\" }}", "{}"),
+    // Literals.
+    ("{{ 42 }} {{ -7 }} {{ 0x1F }} {{ 0o17 }} {{ 0b101 }} {{ 1_000 }} {{ 017 }}", "{}"),
+    ("{{ 1.5 }} {{ 1e3 }} {{ 0x1p20 }} {{ 1e6 }} {{ 123456.0 }} {{ 1234567.0 }} {{ 0.00001 }} {{ .5 }}", "{}"),
+    ("{{ 'a' }} {{ '\\n' }} {{ printf \"%c\" 'é' }} {{ true }} {{ false }}", "{}"),
+    ("{{ printf \"%T %T %T %T %T\" 1 1.0 'a' \"s\" true }}", "{}"),
+    // Values as Helm hands them over (numbers are float64).
+    ("{{ .Values.i }} {{ .Values.f }} {{ .Values.big }} {{ .Values.neg }} {{ .Values.s }} {{ .Values.b }}", r#"{"i": 3, "f": 2.5, "big": 12345678, "neg": -0.25, "s": "str", "b": true}"#),
+    ("{{ .Values.l }} {{ .Values.m }} {{ .Values.nested }} {{ .Values.empty }} {{ .Values.e2 }}", r#"{"l": [1, "two", null, [3]], "m": {"b": 1, "a": "x"}, "nested": {"k": {"j": [true]}}, "empty": [], "e2": {}}"#),
+    ("[{{ .Values.missing }}][{{ .Values.null }}][{{ $.Values.missing }}]", r#"{"null": null}"#),
+    ("{{ printf \"%v|%s|%d|%q\" .Values.missing .Values.missing .Values.missing .Values.s }}", r#"{"s": "x"}"#),
+    // Variables.
+    ("{{ $x := 1 }}{{ $x }}{{ $x = \"two\" }}{{ $x }}{{ $ := 5 }}", "{}"),
+    ("{{ $a := .Values.a }}{{ if $a }}{{ $b := 2 }}{{ $a }}{{ $b }}{{ end }}{{ $a }}", r#"{"a": "A"}"#),
+    ("{{ with $x := .Values.m }}{{ $x.k }}{{ end }}", r#"{"m": {"k": "v"}}"#),
+    // Control structures.
+    ("{{ if .Values.a }}yes{{ else }}no{{ end }} {{ if .Values.zero }}yes{{ else }}no{{ end }} {{ if .Values.es }}y{{ else }}n{{ end }}", r#"{"a": 1, "zero": 0, "es": ""}"#),
+    ("{{ if eq .Values.n 1.0 }}one{{ else if eq .Values.n 2.0 }}two{{ else if gt .Values.n 5.0 }}big{{ else }}other{{ end }}", r#"{"n": 9}"#),
+    ("{{ with .Values.m }}{{ .a }}{{ else }}none{{ end }} {{ with .Values.x }}{{ . }}{{ else with .Values.y }}y={{ . }}{{ else }}neither{{ end }}", r#"{"m": {"a": "A"}, "y": 2}"#),
+    ("{{ range .Values.l }}<{{ . }}>{{ end }} {{ range $i, $e := .Values.l }}{{ $i }}:{{ $e }} {{ end }}", r#"{"l": ["a", "b", "c"]}"#),
+    ("{{ range $k, $v := .Values.m }}{{ $k }}={{ $v }};{{ end }} {{ range .Values.m }}{{ . }}{{ end }}", r#"{"m": {"zeta": 1, "alpha": 2, "Mid": 3}}"#),
+    ("{{ range .Values.none }}x{{ else }}empty{{ end }} {{ range .Values.e }}x{{ else }}also empty{{ end }}", r#"{"e": []}"#),
+    ("{{ range 4 }}{{ . }}{{ end }} {{ range $i := 3 }}[{{ $i }}]{{ end }}", "{}"),
+    ("{{ range .Values.l }}{{ if eq . 3.0 }}{{ continue }}{{ end }}{{ if eq . 5.0 }}{{ break }}{{ end }}{{ . }},{{ end }}", r#"{"l": [1, 2, 3, 4, 5, 6]}"#),
+    ("{{ range $i, $v := .Values.l }}{{ range $v }}{{ $i }}{{ . }} {{ end }}{{ end }}", r#"{"l": [["a", "b"], ["c"]]}"#),
+    // define / template / block.
+    ("{{ define \"greet\" }}hello {{ . }}{{ end }}{{ template \"greet\" \"world\" }} {{ template \"greet\" .Values.who }}", r#"{"who": "you"}"#),
+    ("{{ block \"b\" .Values }}default {{ .x }}{{ end }}|{{ template \"b\" .Values }}", r#"{"x": 1}"#),
+    ("{{ define \"v\" }}[{{ .missing }}]{{ end }}{{ template \"v\" }}{{ template \"v\" .Values.nothing }}", "{}"),
+    ("{{- define \"list\" -}}\n{{- range . }}\n- {{ . }}\n{{- end }}\n{{- end -}}\nitems:{{ template \"list\" .Values.l }}", r#"{"l": ["a", "b"]}"#),
+    // Pipelines and parentheses.
+    ("{{ \"x\" | printf \"%s-%s\" \"y\" }} {{ 3 | printf \"%d\" }} {{ (printf \"%s\" \"in\") | printf \"<%s>\" }}", "{}"),
+    ("{{ (index .Values.m \"k\").inner }} {{ (.Values.m).k.inner }}", r#"{"m": {"k": {"inner": "deep"}}}"#),
+    ("{{ .Values.l | len }} {{ len .Values.m }} {{ len \"héllo\" }}", r#"{"l": [1, 2], "m": {"a": 1}}"#),
+    // Built-in functions.
+    ("{{ and 1 0 2 }}|{{ and 1 2 }}|{{ or 0 \"\" }}|{{ or 0 \"x\" 3 }}|{{ not 0 }}|{{ not .Values.l }}", r#"{"l": [1]}"#),
+    ("{{ and .Values.missing (index .Values.missing \"boom\") }}|{{ or 1 (index 3 1) }}", "{}"),
+    ("{{ eq 1 1 }} {{ eq \"a\" \"b\" \"a\" }} {{ ne 1 2 }} {{ eq .Values.f 2.5 }} {{ eq .Values.missing nil }} {{ eq .Values.s nil }}", r#"{"f": 2.5, "s": "x"}"#),
+    ("{{ lt 1 2 }} {{ le 2 2 }} {{ gt \"b\" \"a\" }} {{ ge 1.5 2.5 }} {{ lt .Values.a .Values.b }}", r#"{"a": 1, "b": 2}"#),
+    ("{{ index .Values.l 1 }} {{ index .Values.m \"k\" }} {{ index .Values.n \"a\" 0 }} {{ index \"abc\" 1 }} [{{ index .Values.m \"missing\" }}]", r#"{"l": ["x", "y"], "m": {"k": "v"}, "n": {"a": [7]}}"#),
+    // (Helm replaces text/template's `slice` with sprig's, which takes lists only.)
+    ("{{ slice .Values.l 1 }} {{ slice .Values.l 0 2 }} {{ slice .Values.l }}", r#"{"l": [1, 2, 3]}"#),
+    ("{{ print 1 2 \"a\" 3 \"b\" \"c\" nil }}|{{ println \"x\" 1 }}|{{ print }}", "{}"),
+    ("{{ html \"<a href='x'>&\" }} {{ js \"it's <b>\" }} {{ urlquery \"a b&c=d/é\" }}", "{}"),
+    // printf verbs.
+    ("{{ printf \"%d|%5d|%-5d|%05d|%+d|%x|%X|%o|%b|%#x\" 42 42 42 42 42 255 255 8 5 255 }}", "{}"),
+    ("{{ printf \"%f|%.2f|%8.3f|%e|%g|%.3g|%G|%v\" 3.14159 3.14159 3.14159 1234.5 0.000012 1234.5678 1e-7 2.0 }}", "{}"),
+    ("{{ printf \"%s|%10s|%-10s|%.2s|%q|%x|% x|%v\" \"go\" \"go\" \"go\" \"gopher\" \"a\\\"b\" \"hi\" \"hi\" \"v\" }}", "{}"),
+    ("{{ printf \"%t|%v|%d|%s|%v|%v\" true false .Values.l .Values.l .Values.m .Values.missing }}", r#"{"l": [1, 2], "m": {"a": "b"}}"#),
+    ("{{ printf \"%d %s\" \"str\" 5 }}|{{ printf \"%d\" }}|{{ printf \"%d\" 1 2 }}|{{ printf \"%!\" }}|{{ printf \"100%%\" }}", "{}"),
+    ("{{ printf \"%d\" .Values.i }} {{ printf \"%v\" .Values.i }} {{ printf \"%.0f\" .Values.i }} {{ printf \"%T\" .Values.l }}", r#"{"i": 3, "l": []}"#),
+    ("{{ printf \"%c|%q|%U\" 65 65 65 }}", "{}"),
+    ("{{ printf \"%6.2f|%-8.3e|%+.1f\" -3.14159 12345.678 2.25 }}", "{}"),
+    // Errors Helm reports.
+    ("x{{ .Values.foo.bar }}", "{}"),
+    ("{{ .Values.a.b.c.d }}", r#"{"a": {"b": {}}}"#),
+    ("{{ .Values.name.foo }}", r#"{"name": "x"}"#),
+    ("{{ $x := .Values.name }}{{ $x.foo }}", r#"{"name": "x"}"#),
+    ("{{ eq 1 1.0 }}", "{}"),
+    ("{{ lt \"a\" 1 }}", "{}"),
+    ("{{ index .Values.l 5 }}", r#"{"l": [1]}"#),
+    ("{{ len 3 }}", "{}"),
+    ("{{ printf 3 }}", "{}"),
+    ("line one\n  {{ template \"nope\" }}", "{}"),
+    ("{{ .Values.l.foo }}", r#"{"l": [1]}"#),
+    ("{{ nil }}", "{}"),
+    ("{{ \"x\" 1 }}", "{}"),
+    ("{{ index nil 1 }}", "{}"),
+    ("{{ range \"str\" }}{{ end }}", "{}"),
+    ("{{ not }}", "{}"),
+    ("{{ eq 1 }}", "{}"),
+    // Parse errors.
+    ("{{ if }}", "{}"),
+    ("{{ if .Values.x }}never closed", "{}"),
+    ("{{ $undefined }}", "{}"),
+    ("{{ nofunc 1 }}", "{}"),
+    ("{{ . | 3 }}", "{}"),
+    ("{{ break }}", "{}"),
+    ("{{ end }}", "{}"),
+    ("{{ \"unterminated }}", "{}"),
+    ("{{ .X", "{}"),
+    ("{{ 3x }}", "{}"),
+    ("{{/* comment */ . }}", "{}"),
+    ("{{ else }}", "{}"),
+    ("{{ range $a, $b, $c := .Values }}{{ end }}", "{}"),
+];
+
+/// A JSON value as Helm's values: numbers are float64.
+fn to_value(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Array(items) => Value::list(items.iter().map(to_value).collect()),
+        serde_json::Value::Object(map) => {
+            Value::map(map.iter().map(|(k, v)| (k.clone(), to_value(v))).collect())
+        }
+    }
+}
+
+/// Ours, as Helm runs a template: missing keys read as nil, `<no value>` erased.
+fn render_ours(template: &str, values: &serde_json::Value) -> Result<String, String> {
+    let mut templates = Templates::new();
+    templates.missing_key = MissingKey::Zero;
+    templates.parse(NAME, template).map_err(|e| e.to_string())?;
+    let mut top = BTreeMap::new();
+    top.insert("Values".to_owned(), to_value(values));
+    templates
+        .execute(NAME, &Value::map(top))
+        .map(|out| out.replace("<no value>", ""))
+        .map_err(|e| e.to_string())
+}
+
+fn render_helm(cases: &[(&str, serde_json::Value)]) -> Vec<serde_json::Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "the Helm SDK oracle is missing ({}): run ./scripts/test.sh, which creates .venv",
+        python.display()
+    );
+    let request = serde_json::json!({
+        "cases": cases.iter().map(|(t, v)| serde_json::json!({"template": t, "values": v})).collect::<Vec<_>>()
+    });
+    let mut child = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helm_render.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting the Helm SDK");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request.to_string().as_bytes())
+        .expect("writing the cases");
+    let output = child.wait_with_output().expect("the Helm SDK ran");
+    assert!(output.status.success(), "the Helm SDK script failed");
+    serde_json::from_slice(&output.stdout).expect("the Helm SDK's JSON")
+}
+
+/// The parts of an error that must agree: Go's message and where it points. Helm 4
+/// rewords some errors ("parse error at (FILE:LINE): MSG", a location on its own
+/// line), so each part must appear in Helm's text.
+fn error_parts(ours: &str) -> Vec<String> {
+    if let Some(rest) = ours.strip_prefix("template: ") {
+        if let Some((location, message)) = rest.split_once(": executing ") {
+            let (_, message) = message.split_once(">: ").unwrap_or(("", message));
+            return vec![location.to_owned(), message.to_owned()];
+        }
+        // A parse error: Helm keeps the location and the text after the last ": ".
+        if let Some((location, message)) = rest.split_once(": ") {
+            let last = message.rsplit(": ").next().unwrap_or(message);
+            return vec![location.to_owned(), last.to_owned()];
+        }
+    }
+    vec![ours.to_owned()]
+}
+
+#[test]
+fn templates_render_as_helm_renders_them() {
+    let cases: Vec<(&str, serde_json::Value)> = CASES
+        .iter()
+        .map(|(t, v)| (*t, serde_json::from_str(v).expect("case values are JSON")))
+        .collect();
+    let helm = render_helm(&cases);
+    assert_eq!(helm.len(), cases.len());
+    let mut failures = Vec::new();
+    for ((template, values), expected) in cases.iter().zip(&helm) {
+        let ours = render_ours(template, values);
+        match (expected.get("ok").and_then(|v| v.as_str()), &ours) {
+            (Some(theirs), Ok(ours)) if theirs == ours => {}
+            (Some(theirs), _) => failures.push(format!(
+                "{template:?}\n  helm: {theirs:?}\n  ours: {ours:?}"
+            )),
+            (None, Ok(ours)) => failures.push(format!(
+                "{template:?}\n  helm failed: {}\n  ours: {ours:?}",
+                expected["error"]
+            )),
+            (None, Err(error)) => {
+                let theirs = expected["error"].as_str().unwrap_or_default();
+                let missing: Vec<String> = error_parts(error)
+                    .into_iter()
+                    .filter(|part| !theirs.contains(part.as_str()))
+                    .collect();
+                if !missing.is_empty() {
+                    failures.push(format!(
+                        "{template:?}\n  helm: {theirs}\n  ours: {error}\n  not in helm's: {missing:?}"
+                    ));
+                }
+            }
+        }
+    }
+    println!(
+        "{} of {} cases agree with Helm",
+        cases.len() - failures.len(),
+        cases.len()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} cases differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
