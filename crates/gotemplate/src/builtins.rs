@@ -168,7 +168,7 @@ fn index(item: &Value, indexes: &[Value]) -> Result<Value, String> {
                 Value::Int(i64::from(s.as_bytes()[at]))
             }
             Value::Map(map) => match i {
-                Value::String(key) => map.get(&**key).cloned().unwrap_or(Value::Nil),
+                Value::String(key) => map.get(key).unwrap_or(Value::Nil),
                 Value::NoValue | Value::Nil => Value::Nil,
                 other => {
                     return Err(format!(

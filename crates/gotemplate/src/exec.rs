@@ -225,8 +225,9 @@ impl State<'_> {
                 .map(|(i, v)| (Value::Int(i as i64), v.clone()))
                 .collect(),
             Value::Map(entries) => entries
-                .iter()
-                .map(|(k, v)| (Value::string(k.as_str()), v.clone()))
+                .entries()
+                .into_iter()
+                .map(|(k, v)| (Value::string(k), v))
                 .collect(),
             Value::Int(n) | Value::Int64(n) => {
                 if branch.pipe.decl.len() > 1 {
@@ -533,10 +534,7 @@ impl State<'_> {
                     );
                 }
                 match entries.get(field) {
-                    Some(value) => Ok(Receiver {
-                        value: value.clone(),
-                        boxed: true,
-                    }),
+                    Some(value) => Ok(Receiver { value, boxed: true }),
                     None => match self.templates.missing_key {
                         MissingKey::Error => {
                             Err(self.arg_error(node, format!("map has no entry for key {field:?}")))

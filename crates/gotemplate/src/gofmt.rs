@@ -212,6 +212,7 @@ fn format_value(value: &Value, spec: &Spec) -> String {
         }
         Value::Map(entries) if spec.verb != 'T' && spec.verb != 'p' => {
             let inner: Vec<String> = entries
+                .entries()
                 .iter()
                 .map(|(k, v)| {
                     format!(

@@ -10,6 +10,7 @@ mod exec;
 pub mod gofmt;
 mod lex;
 pub mod parse;
+pub mod sprig;
 mod value;
 
 use std::collections::HashMap;
@@ -17,7 +18,7 @@ use std::sync::Arc;
 
 pub use exec::{Call, ExecError};
 pub use parse::ParseError;
-pub use value::{Object, Value};
+pub use value::{MapRef, Object, Value};
 
 use parse::Tree;
 

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 /// A Go struct (or named type) a template can read fields of and call methods on.
 pub trait Object: Send + Sync + fmt::Debug {
@@ -42,7 +42,7 @@ pub enum Value {
     /// `[]interface{}`.
     List(Arc<Vec<Value>>),
     /// `map[string]interface{}`; Go prints and ranges over maps in key order.
-    Map(Arc<BTreeMap<String, Value>>),
+    Map(MapRef),
     Object(Arc<dyn Object>),
 }
 
@@ -56,7 +56,7 @@ impl Value {
     }
 
     pub fn map(entries: BTreeMap<String, Value>) -> Self {
-        Value::Map(Arc::new(entries))
+        Value::Map(MapRef::new(entries))
     }
 
     /// The Go type name, as `%T` prints it.
@@ -69,7 +69,7 @@ impl Value {
             Value::Float(_) => "float64".to_owned(),
             Value::String(_) => "string".to_owned(),
             Value::List(_) => "[]interface {}".to_owned(),
-            Value::Map(_) => "map[string]interface {}".to_owned(),
+            Value::Map(map) => map.type_name().to_owned(),
             Value::Object(o) => o.type_name(),
         }
     }
@@ -102,6 +102,116 @@ impl Value {
             Value::Int(n) | Value::Int64(n) => Some(*n),
             _ => None,
         }
+    }
+}
+
+/// A Go map: shared, and changed in place by `set`, `unset` and `merge` for every
+/// holder of it, as templates rely on (`$_ := set $ctx "key" value`).
+#[derive(Clone, Default)]
+pub struct MapRef(Arc<MapInner>);
+
+#[derive(Default)]
+struct MapInner {
+    /// A named map type (Helm's `.Values` is `common.Values`), which `%T` shows and a
+    /// type assertion to `map[string]interface {}` refuses.
+    type_name: Option<String>,
+    entries: RwLock<BTreeMap<String, Value>>,
+}
+
+impl MapRef {
+    pub fn new(entries: BTreeMap<String, Value>) -> Self {
+        MapRef(Arc::new(MapInner {
+            type_name: None,
+            entries: RwLock::new(entries),
+        }))
+    }
+
+    /// A map of the named Go type `type_name` (underlying `map[string]interface {}`).
+    pub fn named(type_name: &str, entries: BTreeMap<String, Value>) -> Self {
+        MapRef(Arc::new(MapInner {
+            type_name: Some(type_name.to_owned()),
+            entries: RwLock::new(entries),
+        }))
+    }
+
+    /// The Go type, as `%T` prints it.
+    pub fn type_name(&self) -> &str {
+        self.0
+            .type_name
+            .as_deref()
+            .unwrap_or("map[string]interface {}")
+    }
+
+    /// Whether it is a plain `map[string]interface {}` (not a named type).
+    pub fn is_plain(&self) -> bool {
+        self.0.type_name.is_none()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Value>> {
+        self.0
+            .entries
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, Value>> {
+        self.0
+            .entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn get(&self, key: &str) -> Option<Value> {
+        self.read().get(key).cloned()
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.read().contains_key(key)
+    }
+
+    pub fn insert(&self, key: impl Into<String>, value: Value) {
+        self.write().insert(key.into(), value);
+    }
+
+    pub fn remove(&self, key: &str) -> Option<Value> {
+        self.write().remove(key)
+    }
+
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// The keys, in order.
+    pub fn keys(&self) -> Vec<String> {
+        self.read().keys().cloned().collect()
+    }
+
+    /// A copy of the entries, in key order.
+    pub fn entries(&self) -> Vec<(String, Value)> {
+        self.read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// A copy of the map itself (not of the values in it).
+    pub fn snapshot(&self) -> BTreeMap<String, Value> {
+        self.read().clone()
+    }
+
+    /// Whether both are the same map.
+    pub fn same(&self, other: &MapRef) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for MapRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.entries()).finish()
     }
 }
 

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use ferroflux_gotemplate::{MissingKey, Templates, Value};
+use ferroflux_gotemplate::{MapRef, MissingKey, Templates, Value};
 
 const NAME: &str = "c/templates/t.txt";
 
@@ -91,6 +91,43 @@ const CASES: &[(&str, &str)] = &[
     ("{{ range \"str\" }}{{ end }}", "{}"),
     ("{{ not }}", "{}"),
     ("{{ eq 1 }}", "{}"),
+    // sprig: strings.
+    ("{{ upper \"abc\" }} {{ lower \"ABC\" }} {{ title \"hello wide world\" }} {{ trim \"  x  \" }} {{ trimAll \"$\" \"$$5$\" }} {{ trimPrefix \"v\" \"v1.2\" }} {{ trimSuffix \"-\" \"name-\" }} {{ nospace \"a b\\tc\" }}", "{}"),
+    ("{{ trunc 3 \"abcdef\" }} {{ trunc -2 \"abcdef\" }} {{ trunc 10 \"ab\" }} {{ substr 1 3 \"abcdef\" }} {{ substr 2 99 \"abcdef\" }} {{ repeat 3 \"ab\" }}", "{}"),
+    ("{{ contains \"b\" \"abc\" }} {{ hasPrefix \"a\" \"abc\" }} {{ hasSuffix \"x\" \"abc\" }} {{ replace \"a\" \"o\" \"banana\" }}", "{}"),
+    ("{{ quote \"a\" 1 .Values.missing .Values.f }} {{ squote \"b\" 2 }} {{ cat \"x\" 1 nil \"y\" }} {{ .Values.port | quote }}", r#"{"f": 1000000, "port": 8080}"#),
+    ("a:{{ indent 2 \"x\\ny\" }}|b:{{ nindent 4 \"p\\nq\" }}|{{ \"z\" | indent 3 }}", "{}"),
+    ("{{ toString 1 }} {{ toString .Values.f }} {{ toString .Values.l }} {{ join \",\" .Values.l }} {{ join \"-\" (list 1 nil \"b\") }} {{ sortAlpha (list \"b\" \"a\" \"C\") }}", r#"{"f": 2.5, "l": ["x", 2, true]}"#),
+    ("{{ splitList \",\" \"a,b,,c\" }} {{ (split \".\" \"x.y\")._1 }} {{ toStrings (list 1 \"a\" 2.5) }}", "{}"),
+    ("{{ b64enc \"hello\" }} {{ b64dec \"aGVsbG8=\" }} {{ sha256sum \"abc\" }} {{ sha1sum \"abc\" }} {{ adler32sum \"abc\" }}", "{}"),
+    ("{{ regexMatch \"^[a-z]+$\" \"abc\" }} {{ regexFind \"[0-9]+\" \"ab12cd34\" }} {{ regexFindAll \"[0-9]\" \"a1b2c3\" 2 }} {{ regexReplaceAll \"(a)(b)\" \"xabyab\" \"${2}$1\" }} {{ regexReplaceAllLiteral \"a\" \"banana\" \"$1\" }} {{ regexSplit \",\" \"a,b,c\" -1 }}", "{}"),
+    ("{{ plural \"one\" \"many\" 1 }} {{ plural \"one\" \"many\" 2 }} {{ atoi \"42\" }} {{ atoi \"x\" }}", "{}"),
+    // sprig: defaults, types and flow.
+    ("{{ default \"d\" .Values.missing }} {{ default \"d\" .Values.e }} {{ default \"d\" .Values.s }} {{ default 5 .Values.zero }} {{ .Values.missing | default \"piped\" }}", r#"{"e": "", "s": "set", "zero": 0}"#),
+    ("{{ empty .Values.missing }} {{ empty 0 }} {{ empty \"\" }} {{ empty (list) }} {{ empty (dict) }} {{ empty .Values.m }} {{ empty false }} {{ empty 1 }}", r#"{"m": {"a": 1}}"#),
+    ("{{ coalesce .Values.missing \"\" 0 \"first\" \"second\" }} {{ all 1 \"a\" true }} {{ all 1 0 }} {{ any 0 \"\" 3 }} {{ ternary \"yes\" \"no\" true }} {{ ternary \"yes\" \"no\" false }}", "{}"),
+    ("{{ typeOf 1 }} {{ typeOf .Values.f }} {{ typeOf (list) }} {{ typeOf (dict) }} {{ typeOf (add 1 2) }} {{ kindOf \"s\" }} {{ kindOf (list) }} {{ kindOf .Values.missing }} {{ kindIs \"map\" .Values }} {{ typeIs \"string\" \"x\" }}", r#"{"f": 1.5}"#),
+    ("{{ int \"42\" }} {{ int 3.9 }} {{ int64 \"0x1F\" }} {{ float64 \"2.5\" }} {{ int .Values.f }} {{ float64 3 }} {{ int \"1.000\" }} {{ int true }}", r#"{"f": 7.7}"#),
+    ("{{ fail \"boom: broken\" }}", "{}"),
+    // sprig: math.
+    ("{{ add 1 2 3 }} {{ add1 .Values.f }} {{ sub 10 3 }} {{ mul 2 3 4 }} {{ div 7 2 }} {{ mod 7 3 }} {{ max 1 9 3 }} {{ min 4 2 8 }} {{ floor 2.7 }} {{ ceil 2.1 }} {{ add .Values.f 1 }}", r#"{"f": 2.9}"#),
+    ("{{ until 4 }} {{ untilStep 1 10 3 }} {{ untilStep 5 0 -2 }} {{ range until 2 }}{{ . }}{{ end }}", "{}"),
+    ("{{ div 1 0 }}", "{}"),
+    // sprig: lists.
+    ("{{ list 1 \"a\" nil }} {{ append (list 1) 2 }} {{ prepend (list 1) 0 }} {{ first (list 1 2) }} {{ last (list 1 2) }} {{ rest (list 1 2 3) }} {{ initial (list 1 2 3) }} {{ reverse (list 1 2 3) }}", "{}"),
+    ("{{ uniq (list 1 2 1 \"a\" \"a\") }} {{ without (list 1 2 3 2) 2 }} {{ has 2 (list 1 2) }} {{ has \"x\" .Values.missing }} {{ compact (list 0 1 \"\" \"b\" nil) }} {{ concat (list 1) (list 2 3) }}", "{}"),
+    ("{{ first (list) }}|{{ append .Values.l \"z\" }}|{{ .Values.l }}", r#"{"l": ["x"]}"#),
+    ("{{ first \"str\" }}", "{}"),
+    // sprig: dicts, shared and changed in place.
+    ("{{ $d := dict \"a\" 1 \"b\" \"two\" }}{{ $d }} {{ get $d \"a\" }} [{{ get $d \"zz\" }}] {{ hasKey $d \"b\" }} {{ hasKey $d \"c\" }} {{ dict \"odd\" }}", "{}"),
+    ("{{ $d := dict }}{{ $_ := set $d \"k\" \"v\" }}{{ $d.k }} {{ $e := $d }}{{ $_ := set $e \"k2\" 2 }}{{ $d }} {{ unset $d \"k\" }}", "{}"),
+    ("{{ $_ := set .Values \"added\" \"yes\" }}{{ .Values.added }} {{ keys .Values.m | sortAlpha }} {{ values .Values.m | sortAlpha }} {{ pick .Values.m \"a\" }} {{ omit .Values.m \"a\" }} {{ pluck \"a\" .Values.m .Values.n }}", r#"{"m": {"a": 1, "b": 2}, "n": {"a": 3}}"#),
+    ("{{ $dst := dict \"a\" 1 \"n\" (dict \"x\" 1) \"e\" \"\" }}{{ $_ := merge $dst (dict \"a\" 2 \"b\" 3 \"n\" (dict \"y\" 2) \"e\" \"filled\") }}{{ $dst }}", "{}"),
+    ("{{ $dst := dict \"a\" 1 \"n\" (dict \"x\" 1) }}{{ $_ := mergeOverwrite $dst (dict \"a\" 2 \"n\" (dict \"x\" 5 \"y\" 2) \"z\" 0) }}{{ $dst }}", "{}"),
+    ("{{ $c := deepCopy .Values.m }}{{ $_ := set $c \"a\" 9 }}{{ .Values.m.a }} {{ $c.a }} {{ dig \"m\" \"a\" \"none\" .Values }} {{ dig \"m\" \"zz\" \"none\" .Values }}", r#"{"m": {"a": 1}}"#),
+    ("{{ dig \"a\" \"b\" \"none\" (dict \"a\" (dict \"b\" 1)) }} {{ dig \"a\" \"x\" \"none\" (dict \"a\" (dict \"b\" 1)) }} {{ dig \"m\" \"a\" 0 (.Values | deepCopy) }} {{ printf \"%T\" .Values }}", r#"{"m": {"a": 1}}"#),
+    ("{{ trunc .Values.n \"abc\" }}", r#"{"n": 2}"#),
+    ("{{ upper .Values.missing }}", "{}"),
     // Parse errors.
     ("{{ if }}", "{}"),
     ("{{ if .Values.x }}never closed", "{}"),
@@ -124,10 +161,15 @@ fn to_value(v: &serde_json::Value) -> Value {
 /// Ours, as Helm runs a template: missing keys read as nil, `<no value>` erased.
 fn render_ours(template: &str, values: &serde_json::Value) -> Result<String, String> {
     let mut templates = Templates::new();
+    ferroflux_gotemplate::sprig::add_sprig(&mut templates);
     templates.missing_key = MissingKey::Zero;
     templates.parse(NAME, template).map_err(|e| e.to_string())?;
     let mut top = BTreeMap::new();
-    top.insert("Values".to_owned(), to_value(values));
+    let values = match to_value(values) {
+        Value::Map(map) => Value::Map(MapRef::named("common.Values", map.snapshot())),
+        other => other,
+    };
+    top.insert("Values".to_owned(), values);
     templates
         .execute(NAME, &Value::map(top))
         .map(|out| out.replace("<no value>", ""))
@@ -165,9 +207,12 @@ fn render_helm(cases: &[(&str, serde_json::Value)]) -> Vec<serde_json::Value> {
 
 /// The parts of an error that must agree: Go's message and where it points. Helm 4
 /// rewords some errors ("parse error at (FILE:LINE): MSG", a location on its own
-/// line), so each part must appear in Helm's text.
+/// line, `fail` as "execution error at (LOCATION): MSG"), so each part must appear in
+/// Helm's text.
 fn error_parts(ours: &str) -> Vec<String> {
+    let ours = ours.replace("error calling fail: ", "");
     if let Some(rest) = ours.strip_prefix("template: ") {
+        let rest = rest.to_owned();
         if let Some((location, message)) = rest.split_once(": executing ") {
             let (_, message) = message.split_once(">: ").unwrap_or(("", message));
             return vec![location.to_owned(), message.to_owned()];
@@ -178,7 +223,7 @@ fn error_parts(ours: &str) -> Vec<String> {
             return vec![location.to_owned(), last.to_owned()];
         }
     }
-    vec![ours.to_owned()]
+    vec![ours]
 }
 
 #[test]
