@@ -32,6 +32,10 @@ pub enum ExecError {
     /// An error with no node to point at.
     #[error("template: {template}: {message}")]
     Plain { template: String, message: String },
+    /// ExecuteTemplate of a name the set does not have (Go's message names the set's
+    /// root template).
+    #[error("template: no template {} associated with template {}", crate::gofmt::quote(.name), crate::gofmt::quote(.root))]
+    NoTemplate { name: String, root: String },
 }
 
 impl ExecError {
@@ -39,6 +43,7 @@ impl ExecError {
     pub fn message(&self) -> &str {
         match self {
             ExecError::At { message, .. } | ExecError::Plain { message, .. } => message,
+            ExecError::NoTemplate { .. } => "no template",
         }
     }
 }
@@ -48,6 +53,17 @@ impl ExecError {
 pub struct Call<'a> {
     pub templates: &'a Templates,
     state: &'a mut Shared,
+    /// The template whose action made the call.
+    template_name: String,
+}
+
+/// Why [`Call::execute_text`] failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TextError {
+    #[error(transparent)]
+    Parse(#[from] crate::ParseError),
+    #[error(transparent)]
+    Exec(#[from] ExecError),
 }
 
 /// State shared by every template executed within one top-level execution.
@@ -61,11 +77,37 @@ impl Call<'_> {
     /// Executes template `name` with `data` (Go's ExecuteTemplate), within this
     /// execution's depth limit.
     pub fn execute(&mut self, name: &str, data: Value) -> Result<String> {
-        let tree = self.templates.tree(name).ok_or_else(|| ExecError::Plain {
-            template: name.to_owned(),
-            message: format!("no template {name:?} associated with template {name:?}"),
-        })?;
+        let tree = self
+            .templates
+            .tree(name)
+            .ok_or_else(|| ExecError::NoTemplate {
+                name: name.to_owned(),
+                root: self.templates.name.clone(),
+            })?;
         execute_tree(self.templates, &tree, data, self.state)
+    }
+
+    /// The name of the template executing the call.
+    pub fn template_name(&self) -> &str {
+        &self.template_name
+    }
+
+    /// Parses `text` as template `name` into a copy of the templates and executes it
+    /// with `data` (Helm's `tpl`): it sees every template defined so far, and what it
+    /// defines goes away with the copy.
+    pub fn execute_text(
+        &mut self,
+        name: &str,
+        text: &str,
+        data: Value,
+    ) -> std::result::Result<String, TextError> {
+        let mut copy = self.templates.clone();
+        copy.parse(name, text)?;
+        let tree = copy.tree(name).ok_or_else(|| ExecError::NoTemplate {
+            name: name.to_owned(),
+            root: copy.name.clone(),
+        })?;
+        Ok(execute_tree(&copy, &tree, data, self.state)?)
     }
 
     /// A counter that lives for this execution (Helm counts nested includes by name).
@@ -638,6 +680,7 @@ impl State<'_> {
         let mut call = Call {
             templates: self.templates,
             state: self.shared,
+            template_name: self.tree.name.clone(),
         };
         (func.call)(&mut call, values).map_err(|e| {
             self.error(

@@ -8,6 +8,7 @@
 mod builtins;
 mod exec;
 pub mod gofmt;
+pub mod gojson;
 mod lex;
 pub mod parse;
 pub mod sprig;
@@ -16,7 +17,7 @@ mod value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use exec::{Call, ExecError};
+pub use exec::{Call, ExecError, TextError};
 pub use parse::ParseError;
 pub use value::{MapRef, Object, Value};
 
@@ -114,6 +115,9 @@ impl Func {
 /// templates).
 #[derive(Clone)]
 pub struct Templates {
+    /// The name of the set's root template (Go's `template.New(name)`), which some
+    /// messages show; Helm's is `gotpl`.
+    pub name: String,
     trees: HashMap<String, Arc<Tree>>,
     funcs: HashMap<String, Func>,
     pub missing_key: MissingKey,
@@ -134,6 +138,7 @@ impl Templates {
     /// An empty set with text/template's predefined functions.
     pub fn new() -> Self {
         Templates {
+            name: String::new(),
             trees: HashMap::new(),
             funcs: builtins::builtins(),
             missing_key: MissingKey::Invalid,
@@ -180,9 +185,9 @@ impl Templates {
 
     /// Executes template `name` with `data` as dot.
     pub fn execute(&self, name: &str, data: &Value) -> Result<String, ExecError> {
-        let tree = self.tree(name).ok_or_else(|| ExecError::Plain {
-            template: name.to_owned(),
-            message: format!("no template {name:?} associated with template {name:?}"),
+        let tree = self.tree(name).ok_or_else(|| ExecError::NoTemplate {
+            name: name.to_owned(),
+            root: self.name.clone(),
         })?;
         exec::execute_top(self, &tree, data.clone())
     }

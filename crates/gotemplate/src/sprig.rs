@@ -438,6 +438,18 @@ pub fn add_sprig(templates: &mut Templates) {
     add("mergeOverwrite", vec![Map], Some(Map), |a| merge(&a, true));
     add("deepCopy", vec![Any], None, |a| Ok(deep_copy(&a[0])));
     add("dig", vec![Any], Some(Any), |a| dig(&a));
+    // JSON (Helm replaces toJson with its own, which prints the same).
+    add("toJson", vec![Any], None, |a| {
+        Ok(s(crate::gojson::marshal(&a[0], true).unwrap_or_default()))
+    });
+    add("toPrettyJson", vec![Any], None, |a| {
+        Ok(s(
+            crate::gojson::marshal_indent(&a[0], "  ", true).unwrap_or_default()
+        ))
+    });
+    add("toRawJson", vec![Any], None, |a| {
+        Ok(s(crate::gojson::marshal(&a[0], false).unwrap_or_default()))
+    });
 }
 
 fn s(text: impl Into<String>) -> Value {

@@ -1,0 +1,146 @@
+//! The functions Helm adds for chart templates: `include`, `tpl`, `required`,
+//! `toYaml`/`mustToYaml`, `toJson`/`mustToJson`, and `lookup` (offline: an empty
+//! map), on top of text/template's and sprig's.
+
+use std::collections::BTreeMap;
+
+use ferroflux_gotemplate::{gojson, sprig, ExecError, Func, MissingKey, Param, Templates, Value};
+
+use crate::{errors, goyaml};
+
+/// How many times one template may be included inside itself (Helm's limit).
+const INCLUDE_RECURSION_LIMIT: usize = 1000;
+
+/// A template set with every function a Helm chart may call; `strict` makes a
+/// missing map key an error, as `helm template --strict` does.
+pub fn chart_templates(strict: bool) -> Templates {
+    let mut templates = Templates::new();
+    templates.name = "gotpl".to_owned();
+    sprig::add_sprig(&mut templates);
+    templates.missing_key = if strict {
+        MissingKey::Error
+    } else {
+        MissingKey::Zero
+    };
+    templates.add_func(
+        "toYaml",
+        Func::new(vec![Param::Any], None, |_, a| {
+            Ok(Value::from(to_yaml(&a[0]).unwrap_or_default()))
+        }),
+    );
+    templates.add_func(
+        "mustToYaml",
+        Func::new(vec![Param::Any], None, |_, a| {
+            to_yaml(&a[0]).map(Value::from)
+        }),
+    );
+    templates.add_func(
+        "toJson",
+        Func::new(vec![Param::Any], None, |_, a| {
+            Ok(Value::from(
+                gojson::marshal(&a[0], true).unwrap_or_default(),
+            ))
+        }),
+    );
+    templates.add_func(
+        "mustToJson",
+        Func::new(vec![Param::Any], None, |_, a| {
+            gojson::marshal(&a[0], true).map(Value::from)
+        }),
+    );
+    templates.add_func(
+        "include",
+        Func::new(vec![Param::String, Param::Any], None, |call, a| {
+            let name = a[0].as_str().unwrap_or_default().to_owned();
+            let count = call.counter(&name);
+            if *count > INCLUDE_RECURSION_LIMIT {
+                return Err(format!(
+                    "rendering template has a nested reference name: {name}: unable to execute template"
+                ));
+            }
+            *count += 1;
+            let result = call.execute(&name, a[1].clone());
+            *call.counter(&name) -= 1;
+            result.map(Value::from).map_err(|e| e.to_string())
+        }),
+    );
+    templates.add_func(
+        "tpl",
+        Func::new(vec![Param::String, Param::Any], None, |call, a| {
+            let text = a[0].as_str().unwrap_or_default().to_owned();
+            // Helm parses the text as a new template named like its root template.
+            let name = call.templates.name.clone();
+            match call.execute_text(&name, &text, a[1].clone()) {
+                Ok(out) => Ok(Value::from(out.replace("<no value>", ""))),
+                Err(ferroflux_gotemplate::TextError::Parse(e)) => Err(format!(
+                    "cannot parse template {}: {e}",
+                    ferroflux_gotemplate::gofmt::quote(&text)
+                )),
+                Err(ferroflux_gotemplate::TextError::Exec(e)) => Err(format!(
+                    "error during tpl function execution for {}: {e}",
+                    ferroflux_gotemplate::gofmt::quote(&text)
+                )),
+            }
+        }),
+    );
+    templates.add_func(
+        "required",
+        Func::new(vec![Param::String, Param::Any], None, |_, a| {
+            let missing = match &a[1] {
+                Value::Nil | Value::NoValue => true,
+                Value::String(s) => s.is_empty(),
+                _ => false,
+            };
+            if missing {
+                return Err(errors::warn_wrap(a[0].as_str().unwrap_or_default()));
+            }
+            Ok(a[1].clone())
+        }),
+    );
+    templates.add_func(
+        "fail",
+        Func::new(vec![Param::String], None, |_, a| {
+            Err(errors::warn_wrap(a[0].as_str().unwrap_or_default()))
+        }),
+    );
+    templates.add_func(
+        "lookup",
+        Func::new(vec![Param::String; 4], None, |_, _| {
+            Ok(Value::map(BTreeMap::new()))
+        }),
+    );
+    templates
+}
+
+/// The stack a render runs on. Go grows its stacks; ours is fixed, and Helm lets an
+/// include nest 1000 times, so a render gets a thread whose stack is only reserved
+/// address space until it is used.
+const RENDER_STACK: usize = 1 << 30;
+
+/// Executes template `name` of `templates` on a thread with room for Helm's deepest
+/// nesting.
+pub fn execute(templates: &Templates, name: &str, data: &Value) -> Result<String, ExecError> {
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("helm-render".to_owned())
+            .stack_size(RENDER_STACK)
+            .spawn_scoped(scope, || templates.execute(name, data))
+            .map_err(|e| ExecError::Plain {
+                template: name.to_owned(),
+                message: format!("cannot start the render thread: {e}"),
+            })?
+            .join()
+            .unwrap_or_else(|_| {
+                Err(ExecError::Plain {
+                    template: name.to_owned(),
+                    message: "the render thread panicked".to_owned(),
+                })
+            })
+    })
+}
+
+/// Helm's toYAML: sigs.k8s.io/yaml's output without its final newline.
+pub fn to_yaml(value: &Value) -> Result<String, String> {
+    let text = goyaml::marshal(value)?;
+    Ok(text.strip_suffix('\n').unwrap_or(&text).to_owned())
+}

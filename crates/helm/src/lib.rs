@@ -1,0 +1,7 @@
+//! Helm, natively: the template functions Helm adds to Go templates and sprig
+//! (`include`, `tpl`, `required`, `toYaml`, `toJson`, …) and the YAML they print.
+//! Chart loading, values and rendering build on this.
+
+pub mod errors;
+pub mod funcs;
+pub mod goyaml;
