@@ -746,9 +746,10 @@ mod tests {
     fn keys_sort_naturally() {
         let mut keys = vec!["item10", "item9", "b", "A", "_x", "a-b", "aB", "a1", "a01"];
         keys.sort_by(|a, b| natural_order(a, b));
+        // The order Helm's toYaml printed for these keys (the template oracle has them).
         assert_eq!(
             keys,
-            ["_x", "A", "a1", "a01", "a-b", "aB", "b", "item9", "item10"]
+            ["_x", "A", "a-b", "a1", "a01", "aB", "b", "item9", "item10"]
         );
     }
 
