@@ -11,6 +11,7 @@ pub mod gofmt;
 pub mod gojson;
 mod lex;
 pub mod parse;
+pub mod semver;
 pub mod sprig;
 mod value;
 

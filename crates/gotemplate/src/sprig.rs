@@ -438,6 +438,14 @@ pub fn add_sprig(templates: &mut Templates) {
     add("mergeOverwrite", vec![Map], Some(Map), |a| merge(&a, true));
     add("deepCopy", vec![Any], None, |a| Ok(deep_copy(&a[0])));
     add("dig", vec![Any], Some(Any), |a| dig(&a));
+    // Semantic versions.
+    add("semverCompare", vec![Str, Str], None, |a| {
+        crate::semver::semver_compare(text(&a[0]), text(&a[1])).map(Value::Bool)
+    });
+    add("semver", vec![Str], None, |a| {
+        crate::semver::Version::parse(text(&a[0]))
+            .map(|v| Value::Object(std::sync::Arc::new(crate::semver::VersionObject(v))))
+    });
     // JSON (Helm replaces toJson with its own, which prints the same).
     add("toJson", vec![Any], None, |a| {
         Ok(s(crate::gojson::marshal(&a[0], true).unwrap_or_default()))

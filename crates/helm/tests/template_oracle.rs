@@ -129,6 +129,13 @@ const CASES: &[(&str, &str)] = &[
     ("{{ dig \"a\" \"b\" \"none\" (dict \"a\" (dict \"b\" 1)) }} {{ dig \"a\" \"x\" \"none\" (dict \"a\" (dict \"b\" 1)) }} {{ dig \"m\" \"a\" 0 (.Values | deepCopy) }} {{ printf \"%T\" .Values }}", r#"{"m": {"a": 1}}"#),
     ("{{ trunc .Values.n \"abc\" }}", r#"{"n": 2}"#),
     ("{{ upper .Values.missing }}", "{}"),
+    // sprig: semantic versions.
+    ("{{ semverCompare \">=1.19-0\" \"v1.19.3-gke.1\" }} {{ semverCompare \">=1.19\" \"v1.19.3-gke.1\" }} {{ semverCompare \"^1.2.3\" \"1.9.0\" }} {{ semverCompare \"~1.2.3\" \"1.3.0\" }} {{ semverCompare \"1.2.x\" \"1.2.7\" }} {{ semverCompare \">1.2, <2\" \"1.5.0\" }} {{ semverCompare \"1.2 - 1.4.5\" \"1.4.6\" }} {{ semverCompare \"<1.0 || >=3\" \"3.1.0\" }} {{ semverCompare \"!=1.2.3\" \"1.2.3\" }} {{ semverCompare \"^0.2.3\" \"0.3.0\" }} {{ semverCompare \">= 1.21.0-0 < 1.30\" \"1.25.1\" }}", "{}"),
+    ("{{ semverCompare \"<=1.2\" \"1.2.9\" }} {{ semverCompare \"<=1.2\" \"1.3.0\" }} {{ semverCompare \">1.2\" \"1.2.9\" }} {{ semverCompare \">1.2\" \"1.3.0\" }} {{ semverCompare \"=1.2\" \"1.2.5\" }} {{ semverCompare \"~1\" \"1.9.9\" }} {{ semverCompare \">1.0.0-alpha\" \"1.0.0-beta\" }} {{ semverCompare \">=1.0.0-rc.1\" \"1.0.0-rc.10\" }}", "{}"),
+    ("{{ $v := semver \"v1.2.3-rc.1+build.5\" }}{{ $v }} {{ $v.Major }} {{ $v.Minor }} {{ $v.Patch }} {{ $v.Prerelease }} {{ $v.Metadata }} {{ $v.Original }} {{ (semver \"1.2.3\").Compare (semver \"1.3.0\") }} {{ semver \"2\" }}", "{}"),
+    ("{{ semverCompare \"nonsense!\" \"1.0.0\" }}", "{}"),
+    ("{{ semverCompare \">1\" \"not-a-version\" }}", "{}"),
+    ("{{ semver \"1.2.3.4\" }}", "{}"),
     // Helm's functions.
     ("{{ toYaml .Values }}", r#"{"name": "web", "replicas": 3, "ratio": 0.5, "big": 1000000, "huge": 1e21, "tiny": 1e-7, "on": true, "off": null, "tags": ["a", "b"], "empty": [], "obj": {}, "nested": {"k": {"j": "v"}, "list": [{"a": 1, "b": 2}, [1, 2], []]}}"#),
     ("{{ toYaml .Values }}", r##"{"s1": "true", "s2": "yes", "s3": "1", "s4": "1.5", "s5": "2024-01-01", "s6": "12:30", "s7": "", "s8": "null", "s9": "~", "s10": "0x1F", "s11": "- item", "s12": "a: b", "s13": "#hash", "s14": " lead", "s15": "trail ", "s16": "it's", "s17": "tab\there", "s18": "café", "s19": "@at", "s20": "a #b", "s21": "on", "s22": "1e3", "s23": "v1.2.3", "s24": "*star", "s25": "x: ", "s26": "Off", "s27": "+1", "s28": ".5", "s29": "1_000", "s30": "0o17"}"##),
