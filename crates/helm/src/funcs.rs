@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use ferroflux_gotemplate::{gojson, sprig, ExecError, Func, MissingKey, Param, Templates, Value};
 
-use crate::{errors, goyaml};
+use crate::{errors, goyaml, yaml};
 
 /// How many times one template may be included inside itself (Helm's limit).
 const INCLUDE_RECURSION_LIMIT: usize = 1000;
@@ -46,6 +46,30 @@ pub fn chart_templates(strict: bool) -> Templates {
         "mustToJson",
         Func::new(vec![Param::Any], None, |_, a| {
             gojson::marshal(&a[0], true).map(Value::from)
+        }),
+    );
+    templates.add_func(
+        "fromYaml",
+        Func::new(vec![Param::String], None, |_, a| {
+            Ok(from_yaml(a[0].as_str().unwrap_or_default()))
+        }),
+    );
+    templates.add_func(
+        "fromYamlArray",
+        Func::new(vec![Param::String], None, |_, a| {
+            Ok(from_yaml_array(a[0].as_str().unwrap_or_default()))
+        }),
+    );
+    templates.add_func(
+        "fromJson",
+        Func::new(vec![Param::String], None, |_, a| {
+            Ok(from_json(a[0].as_str().unwrap_or_default()))
+        }),
+    );
+    templates.add_func(
+        "fromJsonArray",
+        Func::new(vec![Param::String], None, |_, a| {
+            Ok(from_json_array(a[0].as_str().unwrap_or_default()))
         }),
     );
     templates.add_func(
@@ -137,6 +161,73 @@ pub fn execute(templates: &Templates, name: &str, data: &Value) -> Result<String
                 })
             })
     })
+}
+
+/// Helm's fromYAML: a map; what is not one becomes `{"Error": MESSAGE}`.
+fn from_yaml(text: &str) -> Value {
+    match yaml::unmarshal(text) {
+        Ok(Value::Map(map)) => Value::Map(map),
+        Ok(Value::Nil) => Value::map(BTreeMap::new()),
+        Ok(other) => error_map(format!(
+            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+            json_kind(&other)
+        )),
+        Err(e) => error_map(e.to_string()),
+    }
+}
+
+/// Helm's fromYAMLArray: a list; what is not one becomes `[MESSAGE]`.
+fn from_yaml_array(text: &str) -> Value {
+    match yaml::unmarshal(text) {
+        Ok(Value::List(items)) => Value::List(items),
+        Ok(Value::Nil) => Value::list(Vec::new()),
+        Ok(other) => Value::list(vec![Value::from(format!(
+            "error unmarshaling JSON: while decoding JSON: json: cannot unmarshal {} into Go value of type []interface {{}}",
+            json_kind(&other)
+        ))]),
+        Err(e) => Value::list(vec![Value::from(e.to_string())]),
+    }
+}
+
+/// Helm's fromJSON.
+fn from_json(text: &str) -> Value {
+    match yaml::from_json(text) {
+        Ok(Value::Map(map)) => Value::Map(map),
+        Ok(other) => error_map(format!(
+            "json: cannot unmarshal {} into Go value of type map[string]interface {{}}",
+            json_kind(&other)
+        )),
+        Err(e) => error_map(e),
+    }
+}
+
+/// Helm's fromJSONArray.
+fn from_json_array(text: &str) -> Value {
+    match yaml::from_json(text) {
+        Ok(Value::List(items)) => Value::List(items),
+        Ok(other) => Value::list(vec![Value::from(format!(
+            "json: cannot unmarshal {} into Go value of type []interface {{}}",
+            json_kind(&other)
+        ))]),
+        Err(e) => Value::list(vec![Value::from(e)]),
+    }
+}
+
+fn error_map(message: String) -> Value {
+    let mut map = BTreeMap::new();
+    map.insert("Error".to_owned(), Value::from(message));
+    Value::map(map)
+}
+
+/// How encoding/json names a value's kind in "cannot unmarshal X into".
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::List(_) => "array",
+        Value::Map(_) => "object",
+        Value::String(_) => "string",
+        Value::Bool(_) => "bool",
+        _ => "number",
+    }
 }
 
 /// Helm's toYAML: sigs.k8s.io/yaml's output without its final newline.

@@ -5,3 +5,4 @@
 pub mod errors;
 pub mod funcs;
 pub mod goyaml;
+pub mod yaml;

@@ -156,6 +156,8 @@ const CASES: &[(&str, &str)] = &[
     ("{{ define \"x\" }}{{ fail \"inner failure\" }}{{ end }}{{ include \"x\" . }}", "{}"),
     ("{{ define \"x\" }}{{ eq 1 \"a\" }}{{ end }}{{ include \"x\" . }}", "{}"),
     ("{{ define \"loop\" }}{{ include \"loop\" . }}{{ end }}{{ include \"loop\" . }}", "{}"),
+    ("{{ $m := fromYaml .Values.y }}{{ toJson $m }} {{ $m.list }} {{ fromYamlArray \"- 1\\n- two\\n- yes\" | toJson }} {{ (fromJson \"{\\\"a\\\": [1, 2.5]}\").a }} {{ fromJsonArray \"[1, \\\"x\\\"]\" | toJson }} {{ (fromYaml \"\").x }}", r#"{"y": "a: yes\nb: 017\nc: 0x1F\nd: 2024-01-01\nlist:\n- x\n- 1.5\nanchor: &a {k: v}\nref: *a\nempty:\n"}"#),
+    ("{{ (fromYaml \"- a\\n- b\").Error }}|{{ fromYamlArray \"a: 1\" }}|{{ (fromJson \"[1]\").Error }}", "{}"),
     ("{{ lookup \"v1\" \"Secret\" \"ns\" \"name\" }} {{ (lookup \"v1\" \"Secret\" \"ns\" \"name\").data }}", "{}"),
     // Parse errors.
     ("{{ if }}", "{}"),
