@@ -438,6 +438,19 @@ pub fn add_sprig(templates: &mut Templates) {
     add("mergeOverwrite", vec![Map], Some(Map), |a| merge(&a, true));
     add("deepCopy", vec![Any], None, |a| Ok(deep_copy(&a[0])));
     add("dig", vec![Any], Some(Any), |a| dig(&a));
+    // Random text (from the operating system's generator: charts make passwords so).
+    add("randAlphaNum", vec![Int], None, |a| {
+        Ok(s(random_text(int(&a[0]), ALPHANUMERIC)))
+    });
+    add("randAlpha", vec![Int], None, |a| {
+        Ok(s(random_text(int(&a[0]), ALPHA)))
+    });
+    add("randNumeric", vec![Int], None, |a| {
+        Ok(s(random_text(int(&a[0]), NUMERIC)))
+    });
+    add("randAscii", vec![Int], None, |a| {
+        Ok(s(random_text(int(&a[0]), ASCII)))
+    });
     // Semantic versions.
     add("semverCompare", vec![Str, Str], None, |a| {
         crate::semver::semver_compare(text(&a[0]), text(&a[1])).map(Value::Bool)
@@ -458,6 +471,21 @@ pub fn add_sprig(templates: &mut Templates) {
     add("toRawJson", vec![Any], None, |a| {
         Ok(s(crate::gojson::marshal(&a[0], false).unwrap_or_default()))
     });
+}
+
+const ALPHA: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+const NUMERIC: &str = "0123456789";
+const ALPHANUMERIC: &str = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+const ASCII: &str = " !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~";
+
+/// `count` characters drawn from `alphabet` by a cryptographically secure generator.
+fn random_text(count: i64, alphabet: &str) -> String {
+    use rand::Rng as _;
+    let chars: Vec<char> = alphabet.chars().collect();
+    let mut rng = rand::rng();
+    (0..count.max(0))
+        .map(|_| chars[rng.random_range(0..chars.len())])
+        .collect()
 }
 
 fn s(text: impl Into<String>) -> Value {

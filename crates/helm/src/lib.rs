@@ -2,7 +2,9 @@
 //! (`include`, `tpl`, `required`, `toYaml`, `toJson`, …) and the YAML they print.
 //! Chart loading, values and rendering build on this.
 
+pub mod chart;
 pub mod errors;
 pub mod funcs;
 pub mod goyaml;
+pub mod render;
 pub mod yaml;

@@ -1,0 +1,162 @@
+//! Whole charts against the Helm SDK: public charts from ../shared/corpus/charts
+//! rendered by Helm 4 and by ferroflux-helm with the same values, release name and
+//! namespace; every template's output must be identical.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use ferroflux_gotemplate::Value;
+use ferroflux_helm::render::RenderOptions;
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/charts")
+}
+
+fn to_value(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::String(s) => Value::from(s.as_str()),
+        serde_json::Value::Array(items) => Value::list(items.iter().map(to_value).collect()),
+        serde_json::Value::Object(map) => {
+            Value::map(map.iter().map(|(k, v)| (k.clone(), to_value(v))).collect())
+        }
+    }
+}
+
+fn helm(chart: &Path, values: &serde_json::Value) -> serde_json::Value {
+    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    assert!(
+        python.is_file(),
+        "the Helm SDK oracle is missing: run ./scripts/test.sh, which creates .venv"
+    );
+    let mut child = Command::new(python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chart_render.py"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting the Helm SDK");
+    let request =
+        serde_json::json!({"chart": chart, "values": values, "name": "demo", "namespace": "apps"});
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request.to_string().as_bytes())
+        .expect("request");
+    let output = child.wait_with_output().expect("the Helm SDK ran");
+    assert!(output.status.success(), "the Helm SDK script failed");
+    serde_json::from_slice(&output.stdout).expect("JSON from the Helm SDK")
+}
+
+/// Renders `chart` both ways with `values`; the differences, one line each.
+fn compare(chart: &Path, values: serde_json::Value) -> Vec<String> {
+    let theirs = helm(chart, &values);
+    let loaded = ferroflux_helm::chart::load_dir(chart).expect("the chart loads");
+    let options = RenderOptions {
+        name: "demo".to_owned(),
+        namespace: "apps".to_owned(),
+        ..RenderOptions::default()
+    };
+    let ours = ferroflux_helm::render::render(&loaded, &to_value(&values), &options);
+    let mut differences = Vec::new();
+    match (theirs.get("templates").and_then(|t| t.as_object()), ours) {
+        (Some(expected), Ok(rendered)) => {
+            println!(
+                "{}: {} templates from Helm, {} from us",
+                chart.display(),
+                expected.len(),
+                rendered.len()
+            );
+            for (path, text) in expected {
+                match rendered.get(path) {
+                    Some(ours) if same_shape(text.as_str().unwrap_or(""), ours) => {}
+                    Some(ours) => differences.push(format!(
+                        "{path}: first difference at line {}\n  helm: {:?}\n  ours: {:?}",
+                        first_difference(text.as_str().unwrap_or(""), ours).0 + 1,
+                        first_difference(text.as_str().unwrap_or(""), ours).1,
+                        first_difference(text.as_str().unwrap_or(""), ours).2,
+                    )),
+                    None => differences.push(format!("{path}: not rendered by us")),
+                }
+            }
+            for path in rendered.keys() {
+                if !expected.contains_key(path) {
+                    differences.push(format!("{path}: rendered by us only"));
+                }
+            }
+        }
+        (Some(_), Err(e)) => differences.push(format!("ours failed: {e}")),
+        (None, Ok(_)) => differences.push(format!("helm failed, we did not: {}", theirs["error"])),
+        (None, Err(e)) => {
+            if theirs["error"].as_str() != Some(e.as_str()) {
+                differences.push(format!(
+                    "errors differ\n  helm: {}\n  ours: {e}",
+                    theirs["error"]
+                ));
+            }
+        }
+    }
+    differences
+}
+
+/// Equal, or different only where random functions write letters and digits
+/// (`randAlphaNum`): same length, and every differing character alphanumeric on both
+/// sides.
+fn same_shape(theirs: &str, ours: &str) -> bool {
+    theirs.len() == ours.len()
+        && theirs
+            .chars()
+            .zip(ours.chars())
+            .all(|(a, b)| a == b || (a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric()))
+}
+
+fn first_difference(a: &str, b: &str) -> (usize, String, String) {
+    let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
+    for i in 0..la.len().max(lb.len()) {
+        if la.get(i) != lb.get(i) {
+            return (
+                i,
+                la.get(i).unwrap_or(&"<end>").to_string(),
+                lb.get(i).unwrap_or(&"<end>").to_string(),
+            );
+        }
+    }
+    (0, String::new(), String::new())
+}
+
+#[test]
+fn podinfo_renders_as_helm_renders_it() {
+    let chart = corpus().join("podinfo");
+    if !chart.is_dir() {
+        println!("no chart corpus at {}: skipped", chart.display());
+        return;
+    }
+    let mut differences = compare(&chart, serde_json::json!({}));
+    let prod = ferroflux_helm::yaml::unmarshal(
+        &std::fs::read_to_string(chart.join("values-prod.yaml")).expect("values-prod.yaml"),
+    )
+    .expect("values-prod.yaml is YAML");
+    let prod_json: serde_json::Value =
+        serde_json::from_str(&ferroflux_gotemplate::gojson::marshal(&prod, false).expect("JSON"))
+            .expect("JSON");
+    differences.extend(compare(&chart, prod_json));
+    let switched_on = serde_json::json!({
+        "ingress": {"enabled": true, "hosts": [{"host": "podinfo.local", "paths": [{"path": "/", "pathType": "ImplementationSpecific"}]}]},
+        "hpa": {"enabled": true, "maxReplicas": 5, "cpu": 80},
+        "serviceMonitor": {"enabled": true},
+        "redis": {"enabled": true},
+        "certificate": {"create": true, "issuerRef": {"name": "self"}},
+        "podDisruptionBudget": {"maxUnavailable": 1},
+        "serviceAccount": {"enabled": true}
+    });
+    differences.extend(compare(&chart, switched_on));
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
