@@ -411,7 +411,7 @@ impl State<'_> {
                         format!("indirection through explicit nil in {}", ArgDisplay(first)),
                     ));
                 }
-                let base = self.eval_arg(dot, Param::Any, node)?;
+                let base = self.eval_arg(dot, Param::Untyped, node)?;
                 let receiver = Receiver {
                     value: base,
                     boxed: false,
@@ -739,13 +739,13 @@ impl State<'_> {
             }
             Arg::Bool { value, .. } => {
                 return match param {
-                    Param::Any | Param::Bool => Ok(Value::Bool(*value)),
+                    Param::Any | Param::Untyped | Param::Bool => Ok(Value::Bool(*value)),
                     _ => Err(self.expected(arg, param)),
                 }
             }
             Arg::Number { number, .. } => {
                 return match param {
-                    Param::Any => self.ideal_constant(arg, number),
+                    Param::Any | Param::Untyped => self.ideal_constant(arg, number),
                     Param::Int => number
                         .int
                         .map(Value::Int)
@@ -763,7 +763,9 @@ impl State<'_> {
             }
             Arg::String { value, .. } => {
                 return match param {
-                    Param::Any | Param::String => Ok(Value::string(value.as_str())),
+                    Param::Any | Param::Untyped | Param::String => {
+                        Ok(Value::string(value.as_str()))
+                    }
                     _ => Err(self.expected(arg, param)),
                 }
             }
@@ -786,6 +788,9 @@ impl State<'_> {
     /// of the parameter's type.
     fn validate_type(&self, arg: &Arg, value: Value, param: Param) -> Result<Value> {
         if matches!(value, Value::NoValue) {
+            if param == Param::Untyped {
+                return Ok(value);
+            }
             if param.can_be_nil() {
                 return Ok(Value::Nil);
             }
@@ -793,7 +798,7 @@ impl State<'_> {
         }
         let fits = matches!(
             (param, &value),
-            (Param::Any, _)
+            (Param::Any | Param::Untyped, _)
                 | (Param::String, Value::String(_))
                 | (Param::Bool, Value::Bool(_))
                 | (Param::Int, Value::Int(_))

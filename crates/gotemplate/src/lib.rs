@@ -42,6 +42,9 @@ pub enum MissingKey {
 pub enum Param {
     /// `interface{}` or `reflect.Value`.
     Any,
+    /// No type at all (Go evaluates the base of `(pipeline).Field` so): no value stays
+    /// no value instead of becoming nil.
+    Untyped,
     String,
     /// Go `int`.
     Int,
@@ -56,12 +59,12 @@ pub enum Param {
 
 impl Param {
     fn can_be_nil(self) -> bool {
-        matches!(self, Param::Any | Param::List | Param::Map)
+        matches!(self, Param::Any | Param::Untyped | Param::List | Param::Map)
     }
 
     fn go_type(self) -> &'static str {
         match self {
-            Param::Any => "interface {}",
+            Param::Any | Param::Untyped => "interface {}",
             Param::String => "string",
             Param::Int => "int",
             Param::Int64 => "int64",
@@ -147,6 +150,11 @@ impl Templates {
             left: "{{".to_owned(),
             right: "}}".to_owned(),
         }
+    }
+
+    /// The function of that name, if any.
+    pub fn func(&self, name: &str) -> Option<Func> {
+        self.funcs.get(name).cloned()
     }
 
     /// Adds (or replaces) a function.

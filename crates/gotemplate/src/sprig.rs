@@ -12,8 +12,51 @@ use crate::gofmt;
 use crate::value::{MapRef, Value};
 use crate::{Func, Param, Templates};
 
+/// sprig's `mustX` functions that behave as `X` here (both fail with sprig's message
+/// where the one panics and the other returns an error).
+const MUST_ALIASES: &[&str] = &[
+    "append",
+    "prepend",
+    "first",
+    "last",
+    "rest",
+    "initial",
+    "reverse",
+    "uniq",
+    "without",
+    "has",
+    "compact",
+    "slice",
+    "merge",
+    "mergeOverwrite",
+    "deepCopy",
+    "regexMatch",
+    "regexFind",
+    "regexFindAll",
+    "regexReplaceAll",
+    "regexReplaceAllLiteral",
+    "regexSplit",
+    "toPrettyJson",
+    "toRawJson",
+    "chunk",
+];
+
 /// Adds sprig's functions to `templates`.
 pub fn add_sprig(templates: &mut Templates) {
+    add_sprig_functions(templates);
+    for name in MUST_ALIASES {
+        if let Some(func) = templates.func(name) {
+            let must = format!("must{}{}", name[..1].to_uppercase(), &name[1..]);
+            templates.add_func(&must, func);
+        }
+    }
+    if let Some(func) = templates.func("append") {
+        templates.add_func("push", func.clone());
+        templates.add_func("mustPush", func);
+    }
+}
+
+fn add_sprig_functions(templates: &mut Templates) {
     use Param::{Any, Int, Map, String as Str};
     let mut add = |name: &str,
                    params: Vec<Param>,
@@ -451,6 +494,154 @@ pub fn add_sprig(templates: &mut Templates) {
     add("randAscii", vec![Int], None, |a| {
         Ok(s(random_text(int(&a[0]), ASCII)))
     });
+    add("shuffle", vec![Str], None, |a| {
+        use rand::seq::SliceRandom as _;
+        let mut chars: Vec<char> = text(&a[0]).chars().collect();
+        chars.shuffle(&mut rand::rng());
+        Ok(s(chars.into_iter().collect::<String>()))
+    });
+    add("uuidv4", vec![], None, |_| Ok(s(uuid_v4())));
+    add("randInt", vec![Int, Int], None, |a| {
+        use rand::Rng as _;
+        let (min, max) = (int(&a[0]), int(&a[1]));
+        if max <= min {
+            return Err("invalid argument to Intn".to_owned());
+        }
+        Ok(Value::Int(rand::rng().random_range(min..max)))
+    });
+    // Word shapes.
+    add("camelcase", vec![Str], None, |a| {
+        Ok(s(camel_case(text(&a[0]))))
+    });
+    add("snakecase", vec![Str], None, |a| {
+        Ok(s(delimited_case(text(&a[0]), '_')))
+    });
+    add("kebabcase", vec![Str], None, |a| {
+        Ok(s(delimited_case(text(&a[0]), '-')))
+    });
+    add("swapcase", vec![Str], None, |a| {
+        Ok(s(text(&a[0])
+            .chars()
+            .map(|c| {
+                if c.is_uppercase() {
+                    c.to_lowercase().collect::<String>()
+                } else {
+                    c.to_uppercase().collect()
+                }
+            })
+            .collect::<String>()))
+    });
+    add("untitle", vec![Str], None, |a| Ok(s(untitle(text(&a[0])))));
+    add("initials", vec![Str], None, |a| {
+        Ok(s(text(&a[0])
+            .split_whitespace()
+            .filter_map(|w| w.chars().next())
+            .collect::<String>()))
+    });
+    add("abbrev", vec![Int, Str], None, |a| {
+        Ok(s(abbrev(int(&a[0]), text(&a[1]))))
+    });
+    add("wrap", vec![Int, Str], None, |a| {
+        Ok(s(wrap(int(&a[0]), "\n", text(&a[1]))))
+    });
+    add("wrapWith", vec![Int, Str, Str], None, |a| {
+        Ok(s(wrap(int(&a[0]), text(&a[1]), text(&a[2]))))
+    });
+    add("splitn", vec![Str, Int, Str], None, |a| {
+        let n = int(&a[1]);
+        let parts: Vec<&str> = if n < 0 {
+            text(&a[2]).split(text(&a[0])).collect()
+        } else if n == 0 {
+            Vec::new()
+        } else {
+            text(&a[2]).splitn(n as usize, text(&a[0])).collect()
+        };
+        Ok(Value::map(
+            parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| (format!("_{i}"), s(p)))
+                .collect(),
+        ))
+    });
+    add("seq", vec![], Some(Int), |a| {
+        Ok(s(seq(&a.iter().map(int).collect::<Vec<_>>())))
+    });
+    add("tuple", vec![], Some(Any), |a| Ok(Value::list(a)));
+    add("chunk", vec![Int, Any], None, |a| {
+        let size = int(&a[0]).max(1) as usize;
+        let items = list_items(&a[1], "chunk")?;
+        Ok(Value::list(
+            items
+                .chunks(size)
+                .map(|c| Value::list(c.to_vec()))
+                .collect(),
+        ))
+    });
+    add("slice", vec![Any], Some(Any), |a| {
+        let items = match &a[0] {
+            Value::List(items) => items.to_vec(),
+            other => {
+                return Err(format!(
+                    "list should be type of slice or array but {}",
+                    kind_of(other)
+                ))
+            }
+        };
+        let bound = |i: usize, default: usize| {
+            a.get(i)
+                .map(|v| to_int64(v).max(0) as usize)
+                .unwrap_or(default)
+        };
+        let (start, end) = (bound(1, 0), bound(2, items.len()));
+        if start > end || end > items.len() {
+            return Err(format!("slice bounds out of range [{start}:{end}]"));
+        }
+        Ok(Value::list(items[start..end].to_vec()))
+    });
+    add("deepEqual", vec![Any, Any], None, |a| {
+        Ok(Value::Bool(deep_equal(&a[0], &a[1])))
+    });
+    add("typeIsLike", vec![Str, Any], None, |a| {
+        let t = a[1].type_name();
+        Ok(Value::Bool(
+            text(&a[0]) == t || text(&a[0]) == format!("*{t}"),
+        ))
+    });
+    add("biggest", vec![Any], Some(Any), |a| {
+        Ok(Value::Int64(a.iter().map(to_int64).max().unwrap_or(0)))
+    });
+    add("round", vec![Any, Int], Some(Param::Float), |a| {
+        let round_on = a.get(2).map(to_float64).unwrap_or(0.5);
+        let pow = 10f64.powi(int(&a[1]) as i32);
+        let digit = pow * to_float64(&a[0]);
+        let rounded = if digit.fract() >= round_on {
+            digit.ceil()
+        } else {
+            digit.floor()
+        };
+        Ok(Value::Float(rounded / pow))
+    });
+    add("sha512sum", vec![Str], None, |a| {
+        Ok(s(hex(&sha2::Sha512::digest(text(&a[0]).as_bytes()))))
+    });
+    add("b32enc", vec![Str], None, |a| {
+        Ok(s(base32_encode(text(&a[0]).as_bytes())))
+    });
+    // Paths (Go's path package: forward slashes).
+    add("base", vec![Str], None, |a| Ok(s(path_base(text(&a[0])))));
+    add("dir", vec![Str], None, |a| Ok(s(path_dir(text(&a[0])))));
+    add("ext", vec![Str], None, |a| {
+        let base = path_base(text(&a[0]));
+        Ok(s(base
+            .rfind('.')
+            .map(|i| base[i..].to_owned())
+            .unwrap_or_default()))
+    });
+    add("clean", vec![Str], None, |a| Ok(s(path_clean(text(&a[0])))));
+    add("isAbs", vec![Str], None, |a| {
+        Ok(Value::Bool(text(&a[0]).starts_with('/')))
+    });
     // Semantic versions.
     add("semverCompare", vec![Str, Str], None, |a| {
         crate::semver::semver_compare(text(&a[0]), text(&a[1])).map(Value::Bool)
@@ -505,6 +696,199 @@ fn map_of(value: &Value) -> Option<&MapRef> {
     match value {
         Value::Map(map) => Some(map),
         _ => None,
+    }
+}
+
+fn uuid_v4() -> String {
+    use rand::Rng as _;
+    let mut bytes: [u8; 16] = rand::rng().random();
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let h = hex(&bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+/// Words for the case functions: split at separators and before an upper-case letter
+/// that follows a lower-case one.
+fn words(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut previous_lower = false;
+    for c in text.chars() {
+        if c == '_' || c == '-' || c == ' ' || c == '.' {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            previous_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && previous_lower && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        previous_lower = c.is_lowercase() || c.is_ascii_digit();
+        current.push(c);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn camel_case(text: &str) -> String {
+    words(text)
+        .iter()
+        .map(|w| {
+            let mut chars = w.chars();
+            match chars.next() {
+                Some(first) => first.to_uppercase().collect::<String>() + chars.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+fn delimited_case(text: &str, sep: char) -> String {
+    words(text)
+        .iter()
+        .map(|w| w.to_lowercase())
+        .collect::<Vec<_>>()
+        .join(&sep.to_string())
+}
+
+fn untitle(text: &str) -> String {
+    let mut out = String::new();
+    let mut at_start = true;
+    for c in text.chars() {
+        if at_start && c.is_alphabetic() {
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+        at_start = c.is_whitespace();
+    }
+    out
+}
+
+fn abbrev(width: i64, text: &str) -> String {
+    let len = text.chars().count() as i64;
+    if width < 4 || len <= width {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take((width - 3) as usize).collect();
+    format!("{kept}...")
+}
+
+/// goutils.WrapCustom: words joined into lines of at most `width`, long words kept.
+fn wrap(width: i64, newline: &str, text: &str) -> String {
+    let width = width.max(1) as usize;
+    let mut lines: Vec<String> = Vec::new();
+    for paragraph in text.split('\n') {
+        let mut line = String::new();
+        for word in paragraph.split(' ').filter(|w| !w.is_empty()) {
+            if !line.is_empty() && line.len() + 1 + word.len() > width {
+                lines.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        lines.push(line);
+    }
+    lines.join(newline)
+}
+
+/// sprig's seq: like the shell's (`seq 3`, `seq 2 5`, `seq 1 2 9`).
+fn seq(args: &[i64]) -> String {
+    let (start, step, end) = match args {
+        [end] => (1, if *end >= 1 { 1 } else { -1 }, *end),
+        [start, end] => (*start, if end >= start { 1 } else { -1 }, *end),
+        [start, step, end] => (*start, *step, *end),
+        _ => return String::new(),
+    };
+    if step == 0 || (step > 0 && start > end) || (step < 0 && start < end) {
+        return String::new();
+    }
+    let mut out = Vec::new();
+    let mut i = start;
+    while (step > 0 && i <= end) || (step < 0 && i >= end) {
+        out.push(i.to_string());
+        i += step;
+    }
+    out.join(" ")
+}
+
+fn base32_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    for chunk in bytes.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let bits = buf.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        let chars = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < chars {
+                out.push(ALPHABET[((bits >> (35 - i * 5)) & 31) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Go's path.Clean.
+fn path_clean(path: &str) -> String {
+    if path.is_empty() {
+        return ".".to_owned();
+    }
+    let rooted = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|p| *p != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    match (rooted, joined.is_empty()) {
+        (true, _) => format!("/{joined}"),
+        (false, true) => ".".to_owned(),
+        (false, false) => joined,
+    }
+}
+
+/// Go's path.Base.
+fn path_base(path: &str) -> String {
+    if path.is_empty() {
+        return ".".to_owned();
+    }
+    let trimmed = path.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return "/".to_owned();
+    }
+    trimmed.rsplit('/').next().unwrap_or(trimmed).to_owned()
+}
+
+/// Go's path.Dir.
+fn path_dir(path: &str) -> String {
+    match path.rfind('/') {
+        Some(i) => path_clean(&path[..i + 1]),
+        None => ".".to_owned(),
     }
 }
 

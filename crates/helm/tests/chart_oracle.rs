@@ -160,3 +160,43 @@ fn podinfo_renders_as_helm_renders_it() {
         differences.join("\n")
     );
 }
+
+/// The corpus charts whose defaults need no certificate or password generation
+/// (genCA, genSelfSignedCert and htpasswd are not built yet).
+#[test]
+fn corpus_charts_render_as_helm_renders_them() {
+    let mut differences = Vec::new();
+    for name in [
+        "ingress-nginx",
+        "cert-manager",
+        "kube-state-metrics",
+        "grafana",
+    ] {
+        let chart = corpus().join(name);
+        if !chart.is_dir() {
+            println!("no chart corpus at {}: skipped", chart.display());
+            return;
+        }
+        differences.extend(compare(&chart, serde_json::json!({})));
+    }
+    let grafana_on = serde_json::json!({
+        "persistence": {"enabled": true},
+        "ingress": {"enabled": true, "hosts": ["grafana.local"]},
+        "serviceMonitor": {"enabled": true},
+        "datasources": {"datasources.yaml": {"apiVersion": 1, "datasources": [{"name": "Prometheus", "type": "prometheus", "url": "http://prometheus", "isDefault": true}]}},
+        "podDisruptionBudget": {"minAvailable": 1}
+    });
+    differences.extend(compare(&corpus().join("grafana"), grafana_on));
+    let ingress_on = serde_json::json!({
+        "controller": {"kind": "DaemonSet", "metrics": {"enabled": true, "serviceMonitor": {"enabled": true}}, "autoscaling": {"enabled": true}},
+        "defaultBackend": {"enabled": true},
+        "tcp": {"8080": "default/svc:8080"}
+    });
+    differences.extend(compare(&corpus().join("ingress-nginx"), ingress_on));
+    assert!(
+        differences.is_empty(),
+        "{} differences:\n{}",
+        differences.len(),
+        differences.join("\n")
+    );
+}
