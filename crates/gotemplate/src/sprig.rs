@@ -501,6 +501,17 @@ fn add_sprig_functions(templates: &mut Templates) {
         Ok(s(chars.into_iter().collect::<String>()))
     });
     add("uuidv4", vec![], None, |_| Ok(s(uuid_v4())));
+    add("htpasswd", vec![Str, Str], None, |a| {
+        let user = text(&a[0]);
+        if user.contains(':') {
+            return Ok(s(format!("invalid username: {user}")));
+        }
+        // sprig hashes with bcrypt at Go's default cost, in the $2a$ form.
+        let hash = bcrypt::hash_with_result(text(&a[1]), bcrypt::DEFAULT_COST)
+            .map(|h| h.format_for_version(bcrypt::Version::TwoA))
+            .map_err(|e| e.to_string())?;
+        Ok(s(format!("{user}:{hash}")))
+    });
     add("randInt", vec![Int, Int], None, |a| {
         use rand::Rng as _;
         let (min, max) = (int(&a[0]), int(&a[1]));

@@ -50,7 +50,7 @@ pub fn render(
     values: &Value,
     options: &RenderOptions,
 ) -> Result<BTreeMap<String, String>, String> {
-    let values = coalesce(values, &chart.values);
+    let values = coalesce_chart(chart, values)?;
     let top = top_values(chart, values, options);
     let mut renderables: Vec<(String, String, Value, String)> = Vec::new();
     collect(chart, &top, "", &mut renderables);
@@ -186,6 +186,86 @@ fn top_values(_chart: &Chart, values: Value, options: &RenderOptions) -> Value {
     );
     top.insert("Values".to_owned(), values);
     Value::map(top)
+}
+
+/// Helm's coalesce for a chart and its subcharts: this chart's defaults under the
+/// user's values, then each subchart's under its part of them (with the globals
+/// handed down).
+pub fn coalesce_chart(chart: &Chart, user: &Value) -> Result<Value, String> {
+    let Value::Map(coalesced) = coalesce(user, &chart.values) else {
+        return Ok(Value::map(BTreeMap::new()));
+    };
+    let mut dest = coalesced.snapshot();
+    for sub in &chart.dependencies {
+        let name = sub.name();
+        let own = match dest.get(&name) {
+            None => BTreeMap::new(),
+            Some(Value::Map(m)) => deep_map(m),
+            Some(other) => {
+                return Err(format!(
+                    "type mismatch on {name}: %!t({}={})",
+                    other.type_name(),
+                    ferroflux_gotemplate::gofmt::display(other)
+                ))
+            }
+        };
+        let mut own = own;
+        coalesce_globals(&mut own, &dest);
+        let merged = coalesce_chart(sub, &Value::map(own))?;
+        dest.insert(name, merged);
+    }
+    Ok(Value::map(dest))
+}
+
+/// Helm's coalesceGlobals: the parent's `global` merged into the subchart's.
+fn coalesce_globals(dest: &mut BTreeMap<String, Value>, src: &BTreeMap<String, Value>) {
+    let mut dg = match dest.get("global") {
+        None => BTreeMap::new(),
+        Some(Value::Map(m)) => deep_map(m),
+        Some(_) => return,
+    };
+    let sg = match src.get("global") {
+        None => BTreeMap::new(),
+        Some(Value::Map(m)) => deep_map(m),
+        Some(_) => return,
+    };
+    for (key, val) in sg {
+        match (&val, dg.get(&key).cloned()) {
+            (Value::Map(v), None) => {
+                dg.insert(key, Value::map(deep_map(v)));
+            }
+            (Value::Map(v), Some(Value::Map(existing))) => {
+                let mut vv = deep_map(v);
+                coalesce_tables_merging(&mut vv, deep_map(&existing));
+                dg.insert(key, Value::map(vv));
+            }
+            (Value::Map(_), Some(_)) => {}
+            (_, Some(Value::Map(_))) => {}
+            (_, _) => {
+                dg.insert(key, val);
+            }
+        }
+    }
+    dest.insert("global".to_owned(), Value::map(dg));
+}
+
+/// coalesceTablesFullKey with merge: `src` fills what `dst` lacks, nulls kept.
+fn coalesce_tables_merging(dst: &mut BTreeMap<String, Value>, src: BTreeMap<String, Value>) {
+    for (key, val) in src {
+        match dst.get(&key).cloned() {
+            None => {
+                dst.insert(key, val);
+            }
+            Some(Value::Map(dv)) => {
+                if let Value::Map(sv) = &val {
+                    let mut inner = deep_map(&dv);
+                    coalesce_tables_merging(&mut inner, deep_map(sv));
+                    dst.insert(key, Value::map(inner));
+                }
+            }
+            Some(_) => {}
+        }
+    }
 }
 
 /// Helm's coalesceValues for one chart: user values over the chart's defaults,

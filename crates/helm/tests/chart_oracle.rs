@@ -171,6 +171,7 @@ fn corpus_charts_render_as_helm_renders_them() {
         "cert-manager",
         "kube-state-metrics",
         "grafana",
+        "prometheus",
     ] {
         let chart = corpus().join(name);
         if !chart.is_dir() {
