@@ -6,6 +6,7 @@
 //! predefined functions.
 
 mod builtins;
+pub mod crypto;
 mod exec;
 pub mod gofmt;
 pub mod gojson;

@@ -308,6 +308,40 @@ fn add_sprig_functions(templates: &mut Templates) {
     add("min", vec![Any], Some(Any), |a| {
         Ok(Value::Int64(a.iter().map(to_int64).min().unwrap_or(0)))
     });
+    // Decimal floats (sprig computes them exactly in decimal, then rounds once).
+    add("addf", vec![], Some(Any), |a| {
+        Ok(Value::Float(decimal_fold(&a, 0.0, Decimal::add)))
+    });
+    add("add1f", vec![Any], None, |a| {
+        Ok(Value::Float(decimal_fold(
+            &[a[0].clone(), Value::Float(1.0)],
+            0.0,
+            Decimal::add,
+        )))
+    });
+    add("subf", vec![Any], Some(Any), |a| {
+        Ok(Value::Float(decimal_chain(&a, Decimal::sub)))
+    });
+    add("mulf", vec![Any], Some(Any), |a| {
+        Ok(Value::Float(decimal_chain(&a, Decimal::mul)))
+    });
+    add("divf", vec![Any], Some(Any), |a| {
+        Ok(Value::Float(
+            a[1..]
+                .iter()
+                .fold(to_float64(&a[0]), |acc, v| acc / to_float64(v)),
+        ))
+    });
+    add("maxf", vec![Any], Some(Any), |a| {
+        Ok(Value::Float(
+            a.iter().map(to_float64).fold(f64::NEG_INFINITY, f64::max),
+        ))
+    });
+    add("minf", vec![Any], Some(Any), |a| {
+        Ok(Value::Float(
+            a.iter().map(to_float64).fold(f64::INFINITY, f64::min),
+        ))
+    });
     add("floor", vec![Any], None, |a| {
         Ok(Value::Float(to_float64(&a[0]).floor()))
     });
@@ -501,6 +535,24 @@ fn add_sprig_functions(templates: &mut Templates) {
         Ok(s(chars.into_iter().collect::<String>()))
     });
     add("uuidv4", vec![], None, |_| Ok(s(uuid_v4())));
+    add("genPrivateKey", vec![Str], None, |a| {
+        Ok(s(crate::crypto::gen_private_key(text(&a[0]))))
+    });
+    add("genCA", vec![Str, Int], None, |a| {
+        crate::crypto::gen_ca(text(&a[0]), int(&a[1]))
+    });
+    add(
+        "genSelfSignedCert",
+        vec![Str, Param::List, Param::List, Int],
+        None,
+        |a| crate::crypto::gen_self_signed(text(&a[0]), &a[1], &a[2], int(&a[3])),
+    );
+    add(
+        "genSignedCert",
+        vec![Str, Param::List, Param::List, Int, Any],
+        None,
+        |a| crate::crypto::gen_signed(text(&a[0]), &a[1], &a[2], int(&a[3]), &a[4]),
+    );
     add("htpasswd", vec![Str, Str], None, |a| {
         let user = text(&a[0]);
         if user.contains(':') {
@@ -1088,6 +1140,98 @@ pub fn to_float64(value: &Value) -> f64 {
         Value::String(text) => text.parse().unwrap_or(0.0),
         _ => 0.0,
     }
+}
+
+/// A decimal number as shopspring/decimal holds one made from a float64: the float's
+/// shortest digits, exactly.
+#[derive(Clone, Copy)]
+struct Decimal {
+    mantissa: i128,
+    exponent: i32,
+}
+
+impl Decimal {
+    fn of(f: f64) -> Option<Decimal> {
+        if !f.is_finite() {
+            return None;
+        }
+        let text = format!("{:e}", f);
+        let (mantissa, exp) = text.split_once('e')?;
+        let negative = mantissa.starts_with('-');
+        let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+        let fraction_digits = mantissa.split_once('.').map(|(_, f)| f.len()).unwrap_or(0) as i32;
+        let value: i128 = digits.parse().ok()?;
+        Some(Decimal {
+            mantissa: if negative { -value } else { value },
+            exponent: exp.parse::<i32>().ok()? - fraction_digits,
+        })
+    }
+
+    fn to_f64(self) -> f64 {
+        format!("{}e{}", self.mantissa, self.exponent)
+            .parse()
+            .unwrap_or(f64::NAN)
+    }
+
+    fn aligned(a: Decimal, b: Decimal) -> Option<(i128, i128, i32)> {
+        let exponent = a.exponent.min(b.exponent);
+        let scale = |d: Decimal| {
+            10i128
+                .checked_pow((d.exponent - exponent) as u32)
+                .and_then(|p| d.mantissa.checked_mul(p))
+        };
+        Some((scale(a)?, scale(b)?, exponent))
+    }
+
+    fn add(a: Decimal, b: Decimal) -> Option<Decimal> {
+        let (x, y, exponent) = Decimal::aligned(a, b)?;
+        Some(Decimal {
+            mantissa: x.checked_add(y)?,
+            exponent,
+        })
+    }
+
+    fn sub(a: Decimal, b: Decimal) -> Option<Decimal> {
+        let (x, y, exponent) = Decimal::aligned(a, b)?;
+        Some(Decimal {
+            mantissa: x.checked_sub(y)?,
+            exponent,
+        })
+    }
+
+    fn mul(a: Decimal, b: Decimal) -> Option<Decimal> {
+        Some(Decimal {
+            mantissa: a.mantissa.checked_mul(b.mantissa)?,
+            exponent: a.exponent + b.exponent,
+        })
+    }
+}
+
+/// `op` over every argument from `start`, in decimal (in floats where a number is too
+/// wide for that).
+fn decimal_fold(args: &[Value], start: f64, op: fn(Decimal, Decimal) -> Option<Decimal>) -> f64 {
+    let mut acc = Decimal::of(start);
+    for arg in args {
+        acc = match (acc, Decimal::of(to_float64(arg))) {
+            (Some(a), Some(b)) => op(a, b),
+            _ => None,
+        };
+    }
+    acc.map(Decimal::to_f64)
+        .unwrap_or_else(|| args.iter().map(to_float64).sum())
+}
+
+/// `op` from the first argument through the rest, in decimal.
+fn decimal_chain(args: &[Value], op: fn(Decimal, Decimal) -> Option<Decimal>) -> f64 {
+    let first = to_float64(&args[0]);
+    let mut acc = Decimal::of(first);
+    for arg in &args[1..] {
+        acc = match (acc, Decimal::of(to_float64(arg))) {
+            (Some(a), Some(b)) => op(a, b),
+            _ => None,
+        };
+    }
+    acc.map(Decimal::to_f64).unwrap_or(f64::NAN)
 }
 
 fn until(start: i64, stop: i64, step: i64) -> Vec<Value> {

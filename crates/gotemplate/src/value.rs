@@ -20,6 +20,11 @@ pub trait Object: Send + Sync + fmt::Debug {
     fn display(&self) -> String {
         format!("{{{}}}", self.type_name())
     }
+
+    /// The concrete value, for functions that take one particular Go type.
+    fn as_any(&self) -> Option<&dyn std::any::Any> {
+        None
+    }
 }
 
 /// One value. Cheap to clone: the containers are shared.

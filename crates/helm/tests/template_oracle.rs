@@ -112,6 +112,7 @@ const CASES: &[(&str, &str)] = &[
     ("{{ fail \"boom: broken\" }}", "{}"),
     // sprig: math.
     ("{{ add 1 2 3 }} {{ add1 .Values.f }} {{ sub 10 3 }} {{ mul 2 3 4 }} {{ div 7 2 }} {{ mod 7 3 }} {{ max 1 9 3 }} {{ min 4 2 8 }} {{ floor 2.7 }} {{ ceil 2.1 }} {{ add .Values.f 1 }}", r#"{"f": 2.9}"#),
+    ("{{ addf 0.1 0.2 }} {{ addf 1 2.5 3 }} {{ add1f 1.5 }} {{ subf 1 0.9 }} {{ mulf 1.1 3 }} {{ mulf .Values.f 100 }} {{ divf 10 4 }} {{ maxf 1.5 2 0.5 }} {{ minf 1.5 2 0.5 }}", r#"{"f": 0.07}"#),
     ("{{ until 4 }} {{ untilStep 1 10 3 }} {{ untilStep 5 0 -2 }} {{ range until 2 }}{{ . }}{{ end }}", "{}"),
     ("{{ div 1 0 }}", "{}"),
     // sprig: lists.
