@@ -611,10 +611,12 @@ impl State<'_> {
         args: &[Arg],
         last: Option<Value>,
     ) -> Result<Value> {
-        let Some(func) = self.templates.funcs.get(name).cloned() else {
+        // The set outlives this state, so the function is borrowed, not copied.
+        let templates = self.templates;
+        let Some(func) = templates.funcs.get(name) else {
             return Err(self.arg_error(node, format!("{name:?} is not a defined function")));
         };
-        self.eval_call(dot, &func, node, name, cmd, &args[1..], last)
+        self.eval_call(dot, func, node, name, cmd, &args[1..], last)
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -3,7 +3,7 @@
 //! the template text, which is how Go reports them (`NAME:LINE:COL`).
 
 /// What a token is.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
     Text,
     LeftDelim,
@@ -36,11 +36,11 @@ pub enum Kind {
     Eof,
 }
 
-/// One token.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Token {
+/// One token, borrowing its text from the template.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Token<'a> {
     pub kind: Kind,
-    pub text: String,
+    pub text: &'a str,
     pub pos: usize,
     pub line: usize,
 }
@@ -57,7 +57,7 @@ const KEYWORDS: &[&str] = &[
 ];
 
 /// Splits `input` into tokens, ending with [`Kind::Eof`].
-pub fn lex(input: &str, left: &str, right: &str) -> Result<Vec<Token>, LexError> {
+pub fn lex<'a>(input: &'a str, left: &str, right: &str) -> Result<Vec<Token<'a>>, LexError> {
     let mut lexer = Lexer {
         input,
         left,
@@ -71,13 +71,13 @@ pub fn lex(input: &str, left: &str, right: &str) -> Result<Vec<Token>, LexError>
     Ok(lexer.tokens)
 }
 
-struct Lexer<'a> {
+struct Lexer<'a, 'd> {
     input: &'a str,
-    left: &'a str,
-    right: &'a str,
+    left: &'d str,
+    right: &'d str,
     pos: usize,
     line: usize,
-    tokens: Vec<Token>,
+    tokens: Vec<Token<'a>>,
     paren_depth: usize,
 }
 
@@ -89,7 +89,7 @@ fn is_alphanumeric(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
 }
 
-impl<'a> Lexer<'a> {
+impl<'a> Lexer<'a, '_> {
     fn rest(&self) -> &'a str {
         &self.input[self.pos..]
     }
@@ -101,7 +101,7 @@ impl<'a> Lexer<'a> {
     fn emit(&mut self, kind: Kind, start: usize, start_line: usize) {
         self.tokens.push(Token {
             kind,
-            text: self.input[start..self.pos].to_owned(),
+            text: &self.input[start..self.pos],
             pos: start,
             line: start_line,
         });
@@ -109,7 +109,7 @@ impl<'a> Lexer<'a> {
 
     fn advance(&mut self, bytes: usize) {
         let taken = &self.input[self.pos..self.pos + bytes];
-        self.line += taken.matches('\n').count();
+        self.line += taken.bytes().filter(|b| *b == b'\n').count();
         self.pos += bytes;
     }
 
@@ -149,7 +149,7 @@ impl<'a> Lexer<'a> {
                     }
                     self.tokens.push(Token {
                         kind: Kind::Eof,
-                        text: String::new(),
+                        text: "",
                         pos: self.pos,
                         line: self.line,
                     });
@@ -441,7 +441,7 @@ mod tests {
         lex(text, "{{", "}}")
             .expect("lexes")
             .into_iter()
-            .map(|t| (t.kind, t.text))
+            .map(|t| (t.kind, t.text.to_owned()))
             .collect()
     }
 

@@ -124,7 +124,8 @@ pub struct Templates {
     /// messages show; Helm's is `gotpl`.
     pub name: String,
     trees: HashMap<String, Arc<Tree>>,
-    funcs: HashMap<String, Func>,
+    /// Shared between copies of the set (a render copies a prepared set).
+    funcs: Arc<HashMap<String, Func>>,
     pub missing_key: MissingKey,
     /// How deeply `template` calls may nest before execution fails (Go allows
     /// 100000; a native stack holds fewer).
@@ -145,7 +146,7 @@ impl Templates {
         Templates {
             name: String::new(),
             trees: HashMap::new(),
-            funcs: builtins::builtins(),
+            funcs: Arc::new(builtins::builtins()),
             missing_key: MissingKey::Invalid,
             max_depth: 1000,
             left: "{{".to_owned(),
@@ -160,7 +161,7 @@ impl Templates {
 
     /// Adds (or replaces) a function.
     pub fn add_func(&mut self, name: &str, func: Func) {
-        self.funcs.insert(name.to_owned(), func);
+        Arc::make_mut(&mut self.funcs).insert(name.to_owned(), func);
     }
 
     /// Parses `text` as template `name`, adding it and every template it defines.

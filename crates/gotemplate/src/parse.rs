@@ -226,7 +226,7 @@ pub fn parse(
 }
 
 struct Parser<'a> {
-    tokens: Vec<Token>,
+    tokens: Vec<Token<'a>>,
     at: usize,
     name: String,
     vars: Vec<String>,
@@ -248,27 +248,27 @@ enum Item {
     Stop(Stop),
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> &Token {
+impl<'a> Parser<'a> {
+    fn peek(&self) -> &Token<'a> {
         &self.tokens[self.at.min(self.tokens.len() - 1)]
     }
 
-    fn next(&mut self) -> Token {
-        let token = self.peek().clone();
+    fn next(&mut self) -> Token<'a> {
+        let token = *self.peek();
         if self.at < self.tokens.len() {
             self.at += 1;
         }
         token
     }
 
-    fn peek_non_space(&mut self) -> Token {
+    fn peek_non_space(&mut self) -> Token<'a> {
         while self.peek().kind == Kind::Space {
             self.at += 1;
         }
-        self.peek().clone()
+        *self.peek()
     }
 
-    fn next_non_space(&mut self) -> Token {
+    fn next_non_space(&mut self) -> Token<'a> {
         self.peek_non_space();
         self.next()
     }
@@ -290,7 +290,7 @@ impl Parser<'_> {
         self.error(format!("unexpected {} in {context}", describe(token)))
     }
 
-    fn expect(&mut self, kind: Kind, context: &str) -> Result<Token, ParseError> {
+    fn expect(&mut self, kind: Kind, context: &str) -> Result<Token<'a>, ParseError> {
         let token = self.next_non_space();
         if token.kind != kind {
             return Err(self.unexpected(&token, context));
@@ -357,7 +357,7 @@ impl Parser<'_> {
 
     fn template_name(&self, token: &Token, context: &str) -> Result<String, ParseError> {
         match token.kind {
-            Kind::String | Kind::RawString => unquote(&token.text)
+            Kind::String | Kind::RawString => unquote(token.text)
                 .ok_or_else(|| self.error(format!("invalid syntax: {}", token.text))),
             _ => Err(self.unexpected(token, context)),
         }
@@ -375,14 +375,14 @@ impl Parser<'_> {
     }
 
     /// The next token, not skipping anything: spaces only occur inside actions.
-    fn peek_non_space_in_text(&self) -> &Token {
+    fn peek_non_space_in_text(&self) -> &Token<'a> {
         self.peek()
     }
 
     fn text_or_action(&mut self) -> Result<Item, ParseError> {
         let token = self.next_non_space();
         match token.kind {
-            Kind::Text => Ok(Item::Node(Node::Text(token.text))),
+            Kind::Text => Ok(Item::Node(Node::Text(token.text.to_owned()))),
             Kind::LeftDelim => self.action(),
             _ => Err(self.unexpected(&token, "input")),
         }
@@ -391,7 +391,7 @@ impl Parser<'_> {
     fn action(&mut self) -> Result<Item, ParseError> {
         let token = self.next_non_space();
         if token.kind == Kind::Keyword {
-            return match token.text.as_str() {
+            return match token.text {
                 "block" => self.block_control().map(Item::Node),
                 "break" | "continue" => {
                     let end = self.next_non_space();
@@ -546,20 +546,19 @@ impl Parser<'_> {
             }
             let var_at = self.at;
             self.next();
-            let after_var = self.peek().clone();
             let next = self.peek_non_space();
             match next.kind {
                 Kind::Assign | Kind::Declare => {
                     pipe.is_assign = next.kind == Kind::Assign;
                     self.next_non_space();
-                    pipe.decl.push(v.text.clone());
-                    self.vars.push(v.text);
+                    pipe.decl.push(v.text.to_owned());
+                    self.vars.push(v.text.to_owned());
                     break;
                 }
                 Kind::Comma => {
                     self.next_non_space();
-                    pipe.decl.push(v.text.clone());
-                    self.vars.push(v.text);
+                    pipe.decl.push(v.text.to_owned());
+                    self.vars.push(v.text.to_owned());
                     if context == "range" && pipe.decl.len() < 2 {
                         let peek = self.peek_non_space();
                         if matches!(
@@ -573,7 +572,6 @@ impl Parser<'_> {
                     return Err(self.error(format!("too many declarations in {context}")));
                 }
                 _ => {
-                    let _ = after_var;
                     self.at = var_at;
                     break;
                 }
@@ -703,23 +701,23 @@ impl Parser<'_> {
         let pos = token.pos;
         Ok(Some(match token.kind {
             Kind::Identifier => {
-                if !(self.is_function)(&token.text) {
+                if !(self.is_function)(token.text) {
                     return Err(self.error(format!("function {:?} not defined", token.text)));
                 }
                 Arg::Identifier {
                     pos,
-                    name: token.text,
+                    name: token.text.to_owned(),
                 }
             }
             Kind::Dot => Arg::Dot { pos },
             Kind::Nil => Arg::Nil { pos },
             Kind::Variable => {
-                if !self.vars.contains(&token.text) {
+                if !self.vars.iter().any(|v| v == token.text) {
                     return Err(self.error(format!("undefined variable {:?}", token.text)));
                 }
                 Arg::Variable {
                     pos,
-                    name: token.text,
+                    name: token.text.to_owned(),
                     idents: Vec::new(),
                 }
             }
@@ -732,7 +730,7 @@ impl Parser<'_> {
                 value: token.text == "true",
             },
             Kind::Number | Kind::Char => {
-                let number = parse_number(&token.text, token.kind == Kind::Char)
+                let number = parse_number(token.text, token.kind == Kind::Char)
                     .map_err(|m| self.error(m))?;
                 Arg::Number { pos, number }
             }
@@ -741,11 +739,11 @@ impl Parser<'_> {
                 Arg::Pipe(Box::new(pipe))
             }
             Kind::String | Kind::RawString => {
-                let value = unquote(&token.text)
+                let value = unquote(token.text)
                     .ok_or_else(|| self.error(format!("invalid syntax: {}", token.text)))?;
                 Arg::String {
                     pos,
-                    quoted: token.text,
+                    quoted: token.text.to_owned(),
                     value,
                 }
             }
@@ -768,7 +766,7 @@ fn describe(token: &Token) -> String {
                 let short: String = token.text.chars().take(10).collect();
                 format!("{}...", crate::gofmt::quote(&short))
             } else {
-                crate::gofmt::quote(&token.text)
+                crate::gofmt::quote(token.text)
             }
         }
     }

@@ -14,14 +14,22 @@ const INCLUDE_RECURSION_LIMIT: usize = 1000;
 /// A template set with every function a Helm chart may call; `strict` makes a
 /// missing map key an error, as `helm template --strict` does.
 pub fn chart_templates(strict: bool) -> Templates {
-    let mut templates = Templates::new();
-    templates.name = "gotpl".to_owned();
-    sprig::add_sprig(&mut templates);
+    // Building the ~250 functions is a good part of a small chart's render: build
+    // them once, and hand out copies that share them.
+    static BASE: std::sync::OnceLock<Templates> = std::sync::OnceLock::new();
+    let mut templates = BASE.get_or_init(build_chart_templates).clone();
     templates.missing_key = if strict {
         MissingKey::Error
     } else {
         MissingKey::Zero
     };
+    templates
+}
+
+fn build_chart_templates() -> Templates {
+    let mut templates = Templates::new();
+    templates.name = "gotpl".to_owned();
+    sprig::add_sprig(&mut templates);
     templates.add_func(
         "toYaml",
         Func::new(vec![Param::Any], None, |_, a| {
@@ -144,22 +152,25 @@ const RENDER_STACK: usize = 1 << 30;
 /// Executes template `name` of `templates` on a thread with room for Helm's deepest
 /// nesting.
 pub fn execute(templates: &Templates, name: &str, data: &Value) -> Result<String, ExecError> {
+    on_render_stack(|| templates.execute(name, data)).unwrap_or_else(|message| {
+        Err(ExecError::Plain {
+            template: name.to_owned(),
+            message,
+        })
+    })
+}
+
+/// Runs `work` on a thread with room for Helm's deepest nesting (one thread for a
+/// whole render: starting one per template would cost more than rendering).
+pub fn on_render_stack<T: Send>(work: impl FnOnce() -> T + Send) -> Result<T, String> {
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("helm-render".to_owned())
             .stack_size(RENDER_STACK)
-            .spawn_scoped(scope, || templates.execute(name, data))
-            .map_err(|e| ExecError::Plain {
-                template: name.to_owned(),
-                message: format!("cannot start the render thread: {e}"),
-            })?
+            .spawn_scoped(scope, work)
+            .map_err(|e| format!("cannot start the render thread: {e}"))?
             .join()
-            .unwrap_or_else(|_| {
-                Err(ExecError::Plain {
-                    template: name.to_owned(),
-                    message: "the render thread panicked".to_owned(),
-                })
-            })
+            .map_err(|_| "the render thread panicked".to_owned())
     })
 }
 

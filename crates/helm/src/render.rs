@@ -50,23 +50,72 @@ pub fn render(
     values: &Value,
     options: &RenderOptions,
 ) -> Result<BTreeMap<String, String>, String> {
-    let values = coalesce_chart(chart, values)?;
-    let top = top_values(chart, values, options);
+    funcs::on_render_stack(|| render_here(chart, values, options))?
+}
+
+/// A chart's templates parsed once, to render many times (every reconcile of a
+/// release renders the same chart again; only the values change).
+pub struct Prepared {
+    templates: ferroflux_gotemplate::Templates,
+}
+
+/// The chart's templates with the data each runs with, in Helm's parse order
+/// (deeper paths first, and among equals in reverse order).
+fn renderables(chart: &Chart, top: &Value) -> Vec<(String, String, Value, String)> {
     let mut renderables: Vec<(String, String, Value, String)> = Vec::new();
-    collect(chart, &top, "", &mut renderables);
-    // Helm parses deeper paths first, and among equals in reverse order.
+    collect(chart, top, "", &mut renderables);
     renderables.sort_by(|a, b| {
         let (da, db) = (a.0.matches('/').count(), b.0.matches('/').count());
         db.cmp(&da).then_with(|| b.0.cmp(&a.0))
     });
-    let mut templates = funcs::chart_templates(options.strict);
-    for (name, text, _, _) in &renderables {
+    renderables
+}
+
+/// Parses every template of `chart` (and its subcharts) into one set.
+pub fn prepare(chart: &Chart) -> Result<Prepared, String> {
+    let mut templates = funcs::chart_templates(false);
+    for (name, text, _, _) in renderables(chart, &Value::map(BTreeMap::new())) {
         templates
-            .parse(name, text)
-            .map_err(|e| errors::parse_error(name, &e))?;
+            .parse(&name, &text)
+            .map_err(|e| errors::parse_error(&name, &e))?;
     }
+    Ok(Prepared { templates })
+}
+
+/// Renders a prepared chart with user `values` (on a thread with a large stack).
+pub fn render_prepared(
+    chart: &Chart,
+    prepared: &Prepared,
+    values: &Value,
+    options: &RenderOptions,
+) -> Result<BTreeMap<String, String>, String> {
+    funcs::on_render_stack(|| execute_all(chart, prepared, values, options))?
+}
+
+/// [`render`] on the current thread.
+fn render_here(
+    chart: &Chart,
+    values: &Value,
+    options: &RenderOptions,
+) -> Result<BTreeMap<String, String>, String> {
+    let prepared = prepare(chart)?;
+    execute_all(chart, &prepared, values, options)
+}
+
+fn execute_all(
+    chart: &Chart,
+    prepared: &Prepared,
+    values: &Value,
+    options: &RenderOptions,
+) -> Result<BTreeMap<String, String>, String> {
+    let values = coalesce_chart(chart, values)?;
+    let top = top_values(chart, values, options);
+    // A copy of the set: `tpl` and the missing-key option must not leak into the
+    // next render.
+    let mut templates = prepared.templates.clone();
+    templates.missing_key = funcs::chart_templates(options.strict).missing_key;
     let mut out = BTreeMap::new();
-    for (name, _, data, base_path) in &renderables {
+    for (name, _, data, base_path) in &renderables(chart, &top) {
         let file = name.rsplit('/').next().unwrap_or(name);
         if file.starts_with('_') {
             continue;
@@ -80,8 +129,9 @@ pub fn render(
                 Value::Map(MapRef::named("common.Values", template)),
             );
         }
-        let rendered =
-            funcs::execute(&templates, name, data).map_err(|e| errors::exec_error(name, &e))?;
+        let rendered = templates
+            .execute(name, data)
+            .map_err(|e| errors::exec_error(name, &e))?;
         out.insert(name.clone(), rendered.replace("<no value>", ""));
     }
     Ok(out)
