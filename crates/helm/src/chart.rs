@@ -62,27 +62,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ChartError + '_ {
     }
 }
 
-/// Loads the chart in `dir`.
+/// The largest chart archive Helm unpacks, and the largest file in one.
+pub const MAX_DECOMPRESSED_CHART_SIZE: u64 = 100 * 1024 * 1024;
+pub const MAX_DECOMPRESSED_FILE_SIZE: u64 = 5 * 1024 * 1024;
+
+/// Loads the chart in `dir` (its `.helmignore` applies to every file, subcharts'
+/// included, as in Helm).
 pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
-    let chart_yaml = dir.join("Chart.yaml");
-    let text = std::fs::read_to_string(&chart_yaml).map_err(io(&chart_yaml))?;
-    let metadata = yaml::unmarshal(&text).map_err(|e| ChartError::Invalid {
-        file: "Chart.yaml".to_owned(),
-        message: e.to_string(),
-    })?;
-    let values = match std::fs::read_to_string(dir.join("values.yaml")) {
-        Ok(text) => match yaml::unmarshal(&text).map_err(|e| ChartError::Invalid {
-            file: "values.yaml".to_owned(),
-            message: e.to_string(),
-        })? {
-            Value::Nil => Value::map(BTreeMap::new()),
-            other => other,
-        },
-        Err(_) => Value::map(BTreeMap::new()),
-    };
-    let mut templates = Vec::new();
-    let mut files = BTreeMap::new();
-    let mut dependencies = Vec::new();
     let ignore = match std::fs::read_to_string(dir.join(".helmignore")) {
         Ok(text) => Ignore::parse(&text),
         Err(_) => Ignore::default(),
@@ -90,39 +76,178 @@ pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
     let mut paths = Vec::new();
     walk(dir, dir, &ignore, &mut paths)?;
     paths.sort();
+    let mut files = Vec::new();
     for (relative, path) in paths {
-        match relative.as_str() {
-            "Chart.yaml" | "Chart.lock" | "values.yaml" | "values.schema.json"
-            | "requirements.yaml" | "requirements.lock" => continue,
-            _ => {}
-        }
-        if relative.starts_with("charts/") {
+        let bytes = std::fs::read(&path).map_err(io(&path))?;
+        files.push((relative, bytes));
+    }
+    from_files(files)
+}
+
+fn invalid(message: impl Into<String>) -> ChartError {
+    ChartError::Invalid {
+        file: "chart archive".to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Loads a packaged chart (`.tgz`), refusing what Helm refuses: paths outside the
+/// chart, and more than 100 MiB unpacked or a file over 5 MiB.
+pub fn load_archive(bytes: &[u8]) -> Result<Chart, ChartError> {
+    use std::io::Read as _;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    let mut remaining = MAX_DECOMPRESSED_CHART_SIZE;
+    let mut files = Vec::new();
+    let too_large = || {
+        invalid(format!(
+            "decompressed chart is larger than the maximum size {MAX_DECOMPRESSED_CHART_SIZE}"
+        ))
+    };
+    for entry in archive.entries().map_err(|e| invalid(e.to_string()))? {
+        let mut entry = entry.map_err(|e| invalid(e.to_string()))?;
+        let kind = entry.header().entry_type();
+        if kind.is_dir() || kind.is_pax_global_extensions() || kind.is_pax_local_extensions() {
             continue;
         }
-        let bytes = std::fs::read(&path).map_err(io(&path))?;
-        if relative.starts_with("templates/") {
-            templates.push((relative, String::from_utf8_lossy(&bytes).into_owned()));
-        } else {
-            files.insert(relative, bytes);
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let delimiter = if raw.contains('\\') { '\\' } else { '/' };
+        let parts: Vec<&str> = raw.split(delimiter).collect();
+        let name = parts[1..].join("/");
+        if name.starts_with('/') {
+            return Err(invalid("chart illegally contains absolute paths"));
+        }
+        let name = clean(&name);
+        if name == "." {
+            return Err(invalid(format!(
+                "chart illegally contains content outside the base directory: {raw:?}"
+            )));
+        }
+        if name.starts_with("..") {
+            return Err(invalid("chart illegally references parent directory"));
+        }
+        if name.len() > 1 && name.as_bytes()[1] == b':' && name.as_bytes()[0].is_ascii_alphabetic()
+        {
+            return Err(invalid("chart contains illegally named files"));
+        }
+        if parts[0] == "Chart.yaml" {
+            return Err(invalid("chart yaml not in base directory"));
+        }
+        let size = entry.header().size().map_err(|e| invalid(e.to_string()))?;
+        if size > remaining {
+            return Err(too_large());
+        }
+        if size > MAX_DECOMPRESSED_FILE_SIZE {
+            return Err(invalid(format!(
+                "decompressed chart file {raw:?} is larger than the maximum file size {MAX_DECOMPRESSED_FILE_SIZE}"
+            )));
+        }
+        let mut data = Vec::new();
+        let written = (&mut entry)
+            .take(remaining)
+            .read_to_end(&mut data)
+            .map_err(|e| invalid(e.to_string()))? as u64;
+        remaining = remaining.saturating_sub(written);
+        if written < size || remaining == 0 {
+            return Err(too_large());
+        }
+        let data = data
+            .strip_prefix(b"\xef\xbb\xbf".as_slice())
+            .map(<[u8]>::to_vec)
+            .unwrap_or(data);
+        files.push((name, data));
+    }
+    if files.is_empty() {
+        return Err(invalid("no files in chart archive"));
+    }
+    from_files(files)
+}
+
+/// Go's path.Clean for the relative paths of an archive.
+fn clean(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." if parts.last().is_some_and(|p| *p != "..") => {
+                parts.pop();
+            }
+            other => parts.push(other),
         }
     }
-    let charts = dir.join("charts");
-    if charts.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(&charts)
-            .map_err(io(&charts))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join("Chart.yaml").is_file())
-            .collect();
-        entries.sort();
-        for entry in entries {
-            dependencies.push(load_dir(&entry)?);
+    if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    }
+}
+
+/// A chart from its files (Helm's LoadFiles): subcharts are the directories and
+/// `.tgz` archives under `charts/`.
+fn from_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, ChartError> {
+    let read_yaml = |name: &str, bytes: &[u8]| {
+        yaml::unmarshal(&String::from_utf8_lossy(bytes)).map_err(|e| ChartError::Invalid {
+            file: name.to_owned(),
+            message: e.to_string(),
+        })
+    };
+    let mut metadata = None;
+    let mut values = Value::map(BTreeMap::new());
+    let mut templates = Vec::new();
+    let mut other = BTreeMap::new();
+    let mut subcharts: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
+    let mut archives = Vec::new();
+    for (name, bytes) in files {
+        match name.as_str() {
+            "Chart.yaml" => metadata = Some(read_yaml("Chart.yaml", &bytes)?),
+            "values.yaml" => {
+                values = match read_yaml("values.yaml", &bytes)? {
+                    Value::Nil => Value::map(BTreeMap::new()),
+                    v => v,
+                }
+            }
+            "Chart.lock" | "values.schema.json" | "requirements.yaml" | "requirements.lock" => {}
+            _ => {
+                if let Some(rest) = name.strip_prefix("charts/") {
+                    match rest.split_once('/') {
+                        Some((sub, inner)) => subcharts
+                            .entry(sub.to_owned())
+                            .or_default()
+                            .push((inner.to_owned(), bytes)),
+                        None if rest.ends_with(".tgz") || rest.ends_with(".tar.gz") => {
+                            archives.push(bytes)
+                        }
+                        None => {
+                            other.insert(name, bytes);
+                        }
+                    }
+                } else if name.starts_with("templates/") {
+                    templates.push((name, String::from_utf8_lossy(&bytes).into_owned()));
+                } else {
+                    other.insert(name, bytes);
+                }
+            }
         }
     }
+    let metadata = metadata.ok_or_else(|| ChartError::Invalid {
+        file: "Chart.yaml".to_owned(),
+        message: "Chart.yaml file is missing".to_owned(),
+    })?;
+    let mut dependencies = Vec::new();
+    for (_, files) in subcharts {
+        if files.iter().any(|(n, _)| n == "Chart.yaml") {
+            dependencies.push(from_files(files)?);
+        }
+    }
+    for archive in archives {
+        dependencies.push(load_archive(&archive)?);
+    }
+    dependencies.sort_by_key(Chart::name);
+    templates.sort();
     Ok(Chart {
         metadata,
         values,
         templates,
-        files,
+        files: other,
         dependencies,
     })
 }
