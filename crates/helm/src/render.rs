@@ -747,3 +747,60 @@ fn glob_match(pattern: &str, path: &str) -> bool {
     let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), path.chars().collect());
     matches(&p, &s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn yaml(text: &str) -> Value {
+        crate::yaml::unmarshal(text).expect("test YAML")
+    }
+
+    fn json(value: &Value) -> String {
+        ferroflux_gotemplate::gojson::marshal(value, false).expect("JSON")
+    }
+
+    #[test]
+    fn user_values_win_nulls_delete_and_chart_nulls_vanish() {
+        let defaults = yaml("a: 1\nb: {x: 1, y: 2, z: null}\nc: keep\nd: null\ne: {f: 1}\n");
+        let user = yaml("a: 9\nb: {y: null, w: 3}\nc: null\ne: [1]\n");
+        assert_eq!(
+            json(&coalesce(&user, &defaults)),
+            r#"{"a":9,"b":{"w":3,"x":1},"e":[1]}"#
+        );
+    }
+
+    #[test]
+    fn subcharts_get_their_part_and_the_globals() {
+        let dir = std::env::temp_dir().join(format!("ferroflux-coalesce-{}", std::process::id()));
+        let sub = dir.join("charts/sub");
+        std::fs::create_dir_all(sub.join("templates")).expect("mkdir");
+        std::fs::write(
+            dir.join("Chart.yaml"),
+            "apiVersion: v2\nname: top\nversion: 1.0.0\n",
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join("values.yaml"),
+            "global: {region: eu}\nsub: {size: 2}\n",
+        )
+        .expect("write");
+        std::fs::write(
+            sub.join("Chart.yaml"),
+            "apiVersion: v2\nname: sub\nversion: 1.0.0\n",
+        )
+        .expect("write");
+        std::fs::write(
+            sub.join("values.yaml"),
+            "size: 1\ncolour: blue\nglobal: {tier: web}\n",
+        )
+        .expect("write");
+        let chart = crate::chart::load_dir(&dir).expect("loads");
+        let values = coalesce_chart(&chart, &yaml("sub: {colour: red}\n")).expect("coalesces");
+        std::fs::remove_dir_all(&dir).ok();
+        assert_eq!(
+            json(&values),
+            r#"{"global":{"region":"eu"},"sub":{"colour":"red","global":{"region":"eu","tier":"web"},"size":2}}"#
+        );
+    }
+}
