@@ -485,10 +485,14 @@ fn classify(url: &str, err: &gix::Error) -> GitError {
         .filter_map(|e| e.downcast_ref::<std::io::Error>().map(std::io::Error::kind))
         .collect();
     let has = |needles: &[&str]| needles.iter().any(|n| lower.contains(n));
+    // HTTP statuses are matched with their wording around them: a bare "403" also
+    // matches a port such as 127.0.0.1:40373 in the URL the message quotes.
     if err.classify().is_unauthenticated()
         || has(&[
-            "401",
-            "403",
+            "status 401",
+            "status 403",
+            "(401 ",
+            "(403 ",
             "authentication",
             "unauthorized",
             "permission denied (publickey",
@@ -526,7 +530,8 @@ fn classify(url: &str, err: &gix::Error) -> GitError {
     }
     if err.classify().is_not_found()
         || has(&[
-            "404",
+            "status 404",
+            "(404 ",
             "not found",
             "no such repository",
             "does not appear to be a git repository",
