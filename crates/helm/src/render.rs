@@ -113,7 +113,11 @@ fn execute_all(
     // A copy of the set: `tpl` and the missing-key option must not leak into the
     // next render.
     let mut templates = prepared.templates.clone();
-    templates.missing_key = funcs::chart_templates(options.strict).missing_key;
+    templates.missing_key = if options.strict {
+        ferroflux_gotemplate::MissingKey::Error
+    } else {
+        ferroflux_gotemplate::MissingKey::Zero
+    };
     let mut out = BTreeMap::new();
     for (name, _, data, base_path) in &renderables(chart, &top) {
         let file = name.rsplit('/').next().unwrap_or(name);

@@ -132,7 +132,13 @@ fn scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
     if style != TScalarStyle::Plain {
         return Value::from(text);
     }
-    match text.as_str() {
+    plain_scalar(&text)
+}
+
+/// What go-yaml v2 makes of a plain scalar: null, a bool (YAML 1.1's `yes`, `on`, …),
+/// a number (as the JSON step leaves it, a float64), or text.
+pub(crate) fn plain_scalar(text: &str) -> Value {
+    match text {
         "" | "~" | "null" | "Null" | "NULL" => return Value::Nil,
         "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
             return Value::Bool(true)
@@ -140,6 +146,11 @@ fn scalar(text: String, style: TScalarStyle, tag: Option<&Tag>) -> Value {
         "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
             return Value::Bool(false)
         }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY)
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
         _ => {}
     }
     let first = text.chars().next().unwrap_or(' ');

@@ -13,17 +13,9 @@ fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/charts")
 }
 
+/// JSON as Helm's values are made of it (numbers float64): the crate's own reader.
 fn to_value(v: &serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::Nil,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
-        serde_json::Value::String(s) => Value::from(s.as_str()),
-        serde_json::Value::Array(items) => Value::list(items.iter().map(to_value).collect()),
-        serde_json::Value::Object(map) => {
-            Value::map(map.iter().map(|(k, v)| (k.clone(), to_value(v))).collect())
-        }
-    }
+    ferroflux_helm::yaml::from_json(&v.to_string()).expect("test values are JSON")
 }
 
 fn helm(chart: &Path, values: &serde_json::Value) -> serde_json::Value {

@@ -176,18 +176,9 @@ const CASES: &[(&str, &str)] = &[
     ("{{ range $a, $b, $c := .Values }}{{ end }}", "{}"),
 ];
 
-/// A JSON value as Helm's values: numbers are float64.
+/// JSON as Helm's values are made of it (numbers float64): the crate's own reader.
 fn to_value(v: &serde_json::Value) -> Value {
-    match v {
-        serde_json::Value::Null => Value::Nil,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
-        serde_json::Value::String(s) => Value::from(s.as_str()),
-        serde_json::Value::Array(items) => Value::list(items.iter().map(to_value).collect()),
-        serde_json::Value::Object(map) => {
-            Value::map(map.iter().map(|(k, v)| (k.clone(), to_value(v))).collect())
-        }
-    }
+    ferroflux_helm::yaml::from_json(&v.to_string()).expect("test values are JSON")
 }
 
 /// Ours, as Helm runs a template: missing keys read as nil, `<no value>` erased,
