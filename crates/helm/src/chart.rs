@@ -31,7 +31,23 @@ pub struct Chart {
     pub templates: Vec<(String, String)>,
     /// The other files, by path, for `.Files`.
     pub files: BTreeMap<String, Vec<u8>>,
+    /// values.schema.json, as written.
+    pub schema: Option<Vec<u8>>,
     pub dependencies: Vec<Chart>,
+}
+
+impl Default for Chart {
+    /// A chart with nothing in it (empty Chart.yaml and values).
+    fn default() -> Self {
+        Chart {
+            metadata: Value::map(BTreeMap::new()),
+            values: Value::map(BTreeMap::new()),
+            templates: Vec::new(),
+            files: BTreeMap::new(),
+            schema: None,
+            dependencies: Vec::new(),
+        }
+    }
 }
 
 impl Chart {
@@ -39,7 +55,11 @@ impl Chart {
         self.meta_str("name")
     }
 
-    fn meta_str(&self, key: &str) -> String {
+    pub fn version(&self) -> String {
+        self.meta_str("version")
+    }
+
+    pub(crate) fn meta_str(&self, key: &str) -> String {
         match &self.metadata {
             Value::Map(map) => map
                 .get(key)
@@ -196,6 +216,7 @@ fn from_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, ChartError> {
     let mut other = BTreeMap::new();
     let mut subcharts: BTreeMap<String, Vec<(String, Vec<u8>)>> = BTreeMap::new();
     let mut archives = Vec::new();
+    let mut schema = None;
     for (name, bytes) in files {
         match name.as_str() {
             "Chart.yaml" => metadata = Some(read_yaml("Chart.yaml", &bytes)?),
@@ -205,7 +226,8 @@ fn from_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, ChartError> {
                     v => v,
                 }
             }
-            "Chart.lock" | "values.schema.json" | "requirements.yaml" | "requirements.lock" => {}
+            "values.schema.json" => schema = Some(bytes),
+            "Chart.lock" | "requirements.yaml" | "requirements.lock" => {}
             _ => {
                 if let Some(rest) = name.strip_prefix("charts/") {
                     match rest.split_once('/') {
@@ -248,6 +270,7 @@ fn from_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, ChartError> {
         values,
         templates,
         files: other,
+        schema,
         dependencies,
     })
 }
@@ -326,7 +349,7 @@ impl Ignore {
 
 /// Go's filepath.Match: `*` and `?` within one path segment, `[...]` classes, `\`
 /// escapes.
-fn shell_match(pattern: &str, name: &str) -> bool {
+pub(crate) fn shell_match(pattern: &str, name: &str) -> bool {
     fn go(p: &[char], s: &[char]) -> bool {
         match p.first() {
             None => s.is_empty(),

@@ -3,8 +3,12 @@
 //! Chart loading, values and rendering build on this.
 
 pub mod chart;
+pub mod dependencies;
 pub mod errors;
 pub mod funcs;
 pub mod goyaml;
+pub mod manifests;
+pub mod release;
 pub mod render;
+pub mod values;
 pub mod yaml;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ferroflux_gotemplate::{MapRef, Object, Value};
 
 use crate::chart::Chart;
-use crate::{errors, funcs};
+use crate::{errors, funcs, values};
 
 /// The Kubernetes version Helm 4.2.3 assumes offline.
 pub const DEFAULT_KUBE_VERSION: &str = "v1.36.0";
@@ -89,7 +89,10 @@ pub fn render_prepared(
     values: &Value,
     options: &RenderOptions,
 ) -> Result<BTreeMap<String, String>, String> {
-    funcs::on_render_stack(|| execute_all(chart, prepared, values, options))?
+    funcs::on_render_stack(|| {
+        let values = Value::Map(values::coalesce_values(chart, values).map_err(|e| e.to_string())?);
+        execute_all(chart, prepared, values, options)
+    })?
 }
 
 /// [`render`] on the current thread.
@@ -99,16 +102,29 @@ fn render_here(
     options: &RenderOptions,
 ) -> Result<BTreeMap<String, String>, String> {
     let prepared = prepare(chart)?;
+    let values = Value::Map(values::coalesce_values(chart, values).map_err(|e| e.to_string())?);
     execute_all(chart, &prepared, values, options)
+}
+
+/// Renders `chart` with values already coalesced over its defaults (what an
+/// install does after checking them against the schemas).
+pub fn render_coalesced(
+    chart: &Chart,
+    coalesced: &Value,
+    options: &RenderOptions,
+) -> Result<BTreeMap<String, String>, String> {
+    funcs::on_render_stack(|| {
+        let prepared = prepare(chart)?;
+        execute_all(chart, &prepared, coalesced.clone(), options)
+    })?
 }
 
 fn execute_all(
     chart: &Chart,
     prepared: &Prepared,
-    values: &Value,
+    values: Value,
     options: &RenderOptions,
 ) -> Result<BTreeMap<String, String>, String> {
-    let values = coalesce_chart(chart, values)?;
     let top = top_values(chart, values, options);
     // A copy of the set: `tpl` and the missing-key option must not leak into the
     // next render.
@@ -240,185 +256,6 @@ fn top_values(_chart: &Chart, values: Value, options: &RenderOptions) -> Value {
     );
     top.insert("Values".to_owned(), values);
     Value::map(top)
-}
-
-/// Helm's coalesce for a chart and its subcharts: this chart's defaults under the
-/// user's values, then each subchart's under its part of them (with the globals
-/// handed down).
-pub fn coalesce_chart(chart: &Chart, user: &Value) -> Result<Value, String> {
-    let Value::Map(coalesced) = coalesce(user, &chart.values) else {
-        return Ok(Value::map(BTreeMap::new()));
-    };
-    let mut dest = coalesced.snapshot();
-    for sub in &chart.dependencies {
-        let name = sub.name();
-        let own = match dest.get(&name) {
-            None => BTreeMap::new(),
-            Some(Value::Map(m)) => deep_map(m),
-            Some(other) => {
-                return Err(format!(
-                    "type mismatch on {name}: %!t({}={})",
-                    other.type_name(),
-                    ferroflux_gotemplate::gofmt::display(other)
-                ))
-            }
-        };
-        let mut own = own;
-        coalesce_globals(&mut own, &dest);
-        let merged = coalesce_chart(sub, &Value::map(own))?;
-        dest.insert(name, merged);
-    }
-    Ok(Value::map(dest))
-}
-
-/// Helm's coalesceGlobals: the parent's `global` merged into the subchart's.
-fn coalesce_globals(dest: &mut BTreeMap<String, Value>, src: &BTreeMap<String, Value>) {
-    let mut dg = match dest.get("global") {
-        None => BTreeMap::new(),
-        Some(Value::Map(m)) => deep_map(m),
-        Some(_) => return,
-    };
-    let sg = match src.get("global") {
-        None => BTreeMap::new(),
-        Some(Value::Map(m)) => deep_map(m),
-        Some(_) => return,
-    };
-    for (key, val) in sg {
-        match (&val, dg.get(&key).cloned()) {
-            (Value::Map(v), None) => {
-                dg.insert(key, Value::map(deep_map(v)));
-            }
-            (Value::Map(v), Some(Value::Map(existing))) => {
-                let mut vv = deep_map(v);
-                coalesce_tables_merging(&mut vv, deep_map(&existing));
-                dg.insert(key, Value::map(vv));
-            }
-            (Value::Map(_), Some(_)) => {}
-            (_, Some(Value::Map(_))) => {}
-            (_, _) => {
-                dg.insert(key, val);
-            }
-        }
-    }
-    dest.insert("global".to_owned(), Value::map(dg));
-}
-
-/// coalesceTablesFullKey with merge: `src` fills what `dst` lacks, nulls kept.
-fn coalesce_tables_merging(dst: &mut BTreeMap<String, Value>, src: BTreeMap<String, Value>) {
-    for (key, val) in src {
-        match dst.get(&key).cloned() {
-            None => {
-                dst.insert(key, val);
-            }
-            Some(Value::Map(dv)) => {
-                if let Value::Map(sv) = &val {
-                    let mut inner = deep_map(&dv);
-                    coalesce_tables_merging(&mut inner, deep_map(sv));
-                    dst.insert(key, Value::map(inner));
-                }
-            }
-            Some(_) => {}
-        }
-    }
-}
-
-/// Helm's coalesceValues for one chart: user values over the chart's defaults,
-/// maps merged key by key, a user `null` deleting the default, and the chart's own
-/// nulls left out.
-pub fn coalesce(user: &Value, defaults: &Value) -> Value {
-    let mut v = match user {
-        Value::Map(map) => deep_map(map),
-        _ => BTreeMap::new(),
-    };
-    let defaults = match defaults {
-        Value::Map(map) => deep_map(map),
-        _ => BTreeMap::new(),
-    };
-    for (key, val) in defaults {
-        match v.get(&key).cloned() {
-            Some(Value::Nil) => {
-                v.remove(&key);
-            }
-            Some(Value::Map(dest)) => {
-                if let Value::Map(src) = &val {
-                    let mut src = deep_map(src);
-                    clean_nil_values(&mut src);
-                    let mut dest = deep_map(&dest);
-                    coalesce_tables(&mut dest, src);
-                    v.insert(key, Value::map(dest));
-                }
-            }
-            Some(_) => {}
-            None => match val {
-                Value::Nil => {}
-                Value::Map(sub) => {
-                    let mut sub = deep_map(&sub);
-                    clean_nil_values(&mut sub);
-                    v.insert(key, Value::map(sub));
-                }
-                other => {
-                    v.insert(key, other);
-                }
-            },
-        }
-    }
-    Value::map(v)
-}
-
-/// Helm's coalesceTablesFullKey (not merging): `src` fills what `dst` lacks.
-fn coalesce_tables(dst: &mut BTreeMap<String, Value>, mut src: BTreeMap<String, Value>) {
-    let src_non_nil: Vec<String> = src
-        .iter()
-        .filter(|(_, v)| !matches!(v, Value::Nil))
-        .map(|(k, _)| k.clone())
-        .collect();
-    for (key, value) in dst.iter() {
-        if matches!(value, Value::Nil) {
-            src.insert(key.clone(), Value::Nil);
-        }
-    }
-    for (key, val) in src {
-        match dst.get(&key).cloned() {
-            Some(Value::Nil) if src_non_nil.contains(&key) => {
-                dst.remove(&key);
-            }
-            None => {
-                dst.insert(key, val);
-            }
-            Some(Value::Map(dv)) => {
-                if let Value::Map(sv) = &val {
-                    let mut inner = deep_map(&dv);
-                    coalesce_tables(&mut inner, deep_map(sv));
-                    dst.insert(key, Value::map(inner));
-                }
-            }
-            Some(_) => {}
-        }
-    }
-}
-
-/// Helm's cleanNilValues.
-fn clean_nil_values(map: &mut BTreeMap<String, Value>) {
-    map.retain(|_, v| !matches!(v, Value::Nil));
-    for value in map.values_mut() {
-        if let Value::Map(sub) = value {
-            let mut inner = deep_map(sub);
-            clean_nil_values(&mut inner);
-            *value = Value::map(inner);
-        }
-    }
-}
-
-fn deep_map(map: &MapRef) -> BTreeMap<String, Value> {
-    map.entries()
-        .into_iter()
-        .map(|(k, v)| (k, deep(&v)))
-        .collect()
-}
-
-/// A copy whose maps are not shared with the chart's (templates may `set` them).
-fn deep(value: &Value) -> Value {
-    ferroflux_gotemplate::sprig::deep_copy(value)
 }
 
 /// `.Chart`: Chart.yaml as Helm 4's MetadataAsMap gives it (Go field names, every
@@ -750,61 +587,4 @@ fn glob_match(pattern: &str, path: &str) -> bool {
     }
     let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), path.chars().collect());
     matches(&p, &s)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn yaml(text: &str) -> Value {
-        crate::yaml::unmarshal(text).expect("test YAML")
-    }
-
-    fn json(value: &Value) -> String {
-        ferroflux_gotemplate::gojson::marshal(value, false).expect("JSON")
-    }
-
-    #[test]
-    fn user_values_win_nulls_delete_and_chart_nulls_vanish() {
-        let defaults = yaml("a: 1\nb: {x: 1, y: 2, z: null}\nc: keep\nd: null\ne: {f: 1}\n");
-        let user = yaml("a: 9\nb: {y: null, w: 3}\nc: null\ne: [1]\n");
-        assert_eq!(
-            json(&coalesce(&user, &defaults)),
-            r#"{"a":9,"b":{"w":3,"x":1},"e":[1]}"#
-        );
-    }
-
-    #[test]
-    fn subcharts_get_their_part_and_the_globals() {
-        let dir = std::env::temp_dir().join(format!("ferroflux-coalesce-{}", std::process::id()));
-        let sub = dir.join("charts/sub");
-        std::fs::create_dir_all(sub.join("templates")).expect("mkdir");
-        std::fs::write(
-            dir.join("Chart.yaml"),
-            "apiVersion: v2\nname: top\nversion: 1.0.0\n",
-        )
-        .expect("write");
-        std::fs::write(
-            dir.join("values.yaml"),
-            "global: {region: eu}\nsub: {size: 2}\n",
-        )
-        .expect("write");
-        std::fs::write(
-            sub.join("Chart.yaml"),
-            "apiVersion: v2\nname: sub\nversion: 1.0.0\n",
-        )
-        .expect("write");
-        std::fs::write(
-            sub.join("values.yaml"),
-            "size: 1\ncolour: blue\nglobal: {tier: web}\n",
-        )
-        .expect("write");
-        let chart = crate::chart::load_dir(&dir).expect("loads");
-        let values = coalesce_chart(&chart, &yaml("sub: {colour: red}\n")).expect("coalesces");
-        std::fs::remove_dir_all(&dir).ok();
-        assert_eq!(
-            json(&values),
-            r#"{"global":{"region":"eu"},"sub":{"colour":"red","global":{"region":"eu","tier":"web"},"size":2}}"#
-        );
-    }
 }

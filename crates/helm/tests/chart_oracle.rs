@@ -3,28 +3,16 @@
 //! namespace; every template's output must be identical.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-use ferroflux_gotemplate::Value;
 use ferroflux_helm::render::RenderOptions;
 
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/charts")
-}
-
-/// JSON as Helm's values are made of it (numbers float64): the crate's own reader.
-fn to_value(v: &serde_json::Value) -> Value {
-    ferroflux_helm::yaml::from_json(&v.to_string()).expect("test values are JSON")
-}
+mod common;
+use common::{corpus, first_difference, same_shape, to_value};
 
 fn helm(chart: &Path, values: &serde_json::Value) -> serde_json::Value {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    assert!(
-        python.is_file(),
-        "the Helm SDK oracle is missing: run ./scripts/test.sh, which creates .venv"
-    );
-    let mut child = Command::new(python)
+    let mut child = Command::new(common::python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chart_render.py"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -94,79 +82,9 @@ fn compare(chart: &Path, values: serde_json::Value) -> Vec<String> {
     differences
 }
 
-/// Equal, or different only where random functions write: letters and digits of the
-/// same length (`randAlphaNum`), or base64 of generated certificates and keys, where
-/// the PEM block kinds must agree (`genCA`, `genSignedCert`: serials and signatures are
-/// random, so even the length may differ by a byte).
-fn same_shape(theirs: &str, ours: &str) -> bool {
-    if theirs == ours {
-        return true;
-    }
-    let (a, b): (Vec<&str>, Vec<&str>) = (theirs.lines().collect(), ours.lines().collect());
-    a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| line_shape(x, y))
-}
-
-fn line_shape(theirs: &str, ours: &str) -> bool {
-    if theirs.len() == ours.len()
-        && theirs
-            .chars()
-            .zip(ours.chars())
-            .all(|(a, b)| a == b || (a.is_ascii_alphanumeric() && b.is_ascii_alphanumeric()))
-    {
-        return true;
-    }
-    // `key: <base64 of PEM>` on both sides, with the same kinds of PEM blocks.
-    let split = |line: &str| {
-        line.rsplit_once(' ')
-            .map(|(k, v)| (k.to_owned(), v.trim_matches('"').to_owned()))
-    };
-    match (split(theirs), split(ours)) {
-        (Some((k1, v1)), Some((k2, v2))) if k1 == k2 => match (pem_kinds(&v1), pem_kinds(&v2)) {
-            (Some(x), Some(y)) => x == y,
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
-/// The `-----BEGIN X-----` labels of base64-encoded PEM text.
-fn pem_kinds(encoded: &str) -> Option<Vec<String>> {
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let kinds: Vec<String> = text
-        .lines()
-        .filter_map(|l| {
-            l.strip_prefix("-----BEGIN ")
-                .map(|k| k.trim_end_matches('-').to_owned())
-        })
-        .collect();
-    (!kinds.is_empty()).then_some(kinds)
-}
-
-fn first_difference(a: &str, b: &str) -> (usize, String, String) {
-    let (la, lb): (Vec<&str>, Vec<&str>) = (a.lines().collect(), b.lines().collect());
-    for i in 0..la.len().max(lb.len()) {
-        if la.get(i) != lb.get(i) {
-            return (
-                i,
-                la.get(i).unwrap_or(&"<end>").to_string(),
-                lb.get(i).unwrap_or(&"<end>").to_string(),
-            );
-        }
-    }
-    (0, String::new(), String::new())
-}
-
 #[test]
 fn podinfo_renders_as_helm_renders_it() {
     let chart = corpus().join("podinfo");
-    if !chart.is_dir() {
-        println!("no chart corpus at {}: skipped", chart.display());
-        return;
-    }
     let mut differences = compare(&chart, serde_json::json!({}));
     let prod = ferroflux_helm::yaml::unmarshal(
         &std::fs::read_to_string(chart.join("values-prod.yaml")).expect("values-prod.yaml"),
@@ -210,10 +128,6 @@ fn corpus_charts_render_as_helm_renders_them() {
         "traefik",
     ] {
         let chart = corpus().join(name);
-        if !chart.is_dir() {
-            println!("no chart corpus at {}: skipped", chart.display());
-            return;
-        }
         differences.extend(compare(&chart, serde_json::json!({})));
     }
     let grafana_on = serde_json::json!({
