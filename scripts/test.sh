@@ -53,4 +53,7 @@ if ! build_tests; then
 fi
 
 log "tests"
+# Here the shared corpus of real charts and overlays must be present: its absence
+# is a failure, not a reason to skip (a clone elsewhere runs the rest without it).
+export FERROFLUX_REQUIRE_CORPUS=1
 cargo nextest run --workspace --no-fail-fast --failure-output final

@@ -10,5 +10,6 @@ pub mod goyaml;
 pub mod manifests;
 pub mod release;
 pub mod render;
+pub mod schema;
 pub mod values;
 pub mod yaml;

@@ -27,10 +27,9 @@ pub enum ReleaseError {
     Dependencies(ValuesError),
     #[error("{0}")]
     Values(ValuesError),
-    #[error(
-        "values don't meet the specifications of the schema(s) in the following chart(s):\n{0}"
-    )]
-    Schema(String),
+    /// Helm's "values don't meet the specifications of the schema(s)…" report.
+    #[error("{0}")]
+    Schema(crate::schema::SchemaError),
     #[error(
         "chart requires kubeVersion: {required} which is incompatible with Kubernetes {actual}"
     )]
@@ -97,8 +96,7 @@ pub fn render_release(
     let coalesced = values::coalesce_values(&chart, user_values).map_err(ReleaseError::Values)?;
     let coalesced = Value::Map(coalesced);
     if !options.skip_schema_validation {
-        // SCHEMA-PENDING crate::schema::validate_chart(&chart, &coalesced)
-        //    .map_err(|e| ReleaseError::Schema(e.to_string()))?;
+        crate::schema::validate_chart(&chart, &coalesced).map_err(ReleaseError::Schema)?;
     }
     let required = chart.meta_str("kubeVersion");
     if !required.is_empty() {

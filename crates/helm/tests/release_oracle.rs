@@ -93,6 +93,7 @@ fn assert_none(differences: Vec<String>) {
 
 #[test]
 fn corpus_releases_are_helms() {
+    let Some(corpus) = corpus() else { return };
     let mut differences = Vec::new();
     for name in [
         "podinfo",
@@ -105,19 +106,21 @@ fn corpus_releases_are_helms() {
         "redis",
         "traefik",
     ] {
-        differences.extend(compare(&corpus().join(name), serde_json::json!({})));
+        differences.extend(compare(&corpus.join(name), serde_json::json!({})));
     }
     assert_none(differences);
 }
 
 #[test]
 fn prometheus_subcharts_follow_their_conditions() {
-    let chart = corpus().join("prometheus");
+    let Some(corpus) = corpus() else { return };
+    let chart = corpus.join("prometheus");
     let mut differences = Vec::new();
     for values in [
         serde_json::json!({"alertmanager": {"enabled": false}, "kube-state-metrics": {"enabled": false}}),
         serde_json::json!({"prometheus-node-exporter": {"enabled": false}, "prometheus-pushgateway": {"enabled": false}, "alertmanager": {"persistence": {"size": "5Gi"}}}),
         serde_json::json!({"alertmanager": "not a map"}),
+        serde_json::json!({"server": {"replicaCount": "two"}, "alertmanager": {"replicaCount": -1}}),
         serde_json::json!({"server": {"replicaCount": 2, "global": null}, "kube-state-metrics": {"replicas": 3}}),
     ] {
         differences.extend(compare(&chart, values));

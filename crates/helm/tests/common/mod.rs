@@ -7,15 +7,24 @@ use std::path::{Path, PathBuf};
 
 use ferroflux_gotemplate::Value;
 
-/// The real public charts of ../shared/corpus (CI has them too).
-pub fn corpus() -> PathBuf {
+/// The real public charts of ../shared/corpus. A clone outside this workplace has
+/// none: the corpus cases then say so and are not run, unless
+/// FERROFLUX_REQUIRE_CORPUS is set (the test command sets it), where that fails.
+pub fn corpus() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/charts");
+    if dir.is_dir() {
+        return Some(dir);
+    }
     assert!(
-        dir.is_dir(),
+        std::env::var_os("FERROFLUX_REQUIRE_CORPUS").is_none(),
         "the chart corpus is missing at {}",
         dir.display()
     );
-    dir
+    println!(
+        "no chart corpus at {}: its cases are not run",
+        dir.display()
+    );
+    None
 }
 
 /// The virtualenv's python, which has the Helm SDK.
