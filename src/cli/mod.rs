@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 mod apiserver;
 mod dev;
 pub mod flux;
+mod helm;
 mod inspect;
 mod kustomize;
 mod replicas;
@@ -70,6 +71,11 @@ enum Command {
         what: BuildCommand,
         #[command(flatten)]
         global: flux::GlobalArgs,
+    },
+    /// Render Helm charts with the native Helm engine.
+    Helm {
+        #[command(subcommand)]
+        command: helm::Command,
     },
     /// Build kustomizations with the native kustomize engine.
     Kustomize {
@@ -214,6 +220,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run(args) => run::run(args),
         Command::Dev(args) => dev::run(args),
         Command::Kustomize { command } => kustomize::run(command),
+        Command::Helm { command } => helm::run(command),
         Command::Export {
             what: NamedKustomization::Kustomization { name },
             global,

@@ -207,6 +207,15 @@ fn base_header(kind: tar::EntryType, mode: u32, size: u64) -> tar::Header {
     h
 }
 
+/// How a stored file is named.
+#[derive(Debug, Clone, Copy)]
+pub enum ArtifactFileName<'a> {
+    /// `<stem>-<sha256>.<extension>`.
+    Digested { stem: &'a str, extension: &'a str },
+    /// A name of its own (a chart archive: `<chart>-<version>.tgz`).
+    Fixed(&'a str),
+}
+
 /// Digest-addressed artifact storage: `<root>/<kind>/<ns>/<name>/<digest>.tar.gz`.
 #[derive(Debug, Clone)]
 pub struct ArtifactStore {
@@ -295,6 +304,57 @@ impl ArtifactStore {
         Ok((artifact, stats))
     }
 
+    /// Store `bytes` atomically as `<stem>-<digest>.<extension>` (a Helm index) or,
+    /// with `fixed_name`, as that name (a chart archive, named as Flux names it).
+    pub fn store_bytes(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        revision: &str,
+        file_name: ArtifactFileName<'_>,
+        bytes: &[u8],
+    ) -> Result<Artifact, ArtifactError> {
+        let (dir, rel_dir) = self.object_dir(kind, namespace, name)?;
+        let store_err = |source| ArtifactError::Store {
+            dir: dir.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&dir).map_err(store_err)?;
+        let hex = to_hex(&Sha256::digest(bytes));
+        let file_name = match file_name {
+            ArtifactFileName::Digested { stem, extension } => format!("{stem}-{hex}.{extension}"),
+            ArtifactFileName::Fixed(fixed) => {
+                if fixed.is_empty() || fixed.contains(['/', '\\', '\0']) || fixed.starts_with('.') {
+                    return Err(ArtifactError::InvalidKey(fixed.to_owned()));
+                }
+                fixed.to_owned()
+            }
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".tmp-")
+            .tempfile_in(&dir)
+            .map_err(store_err)?;
+        tmp.write_all(bytes).map_err(store_err)?;
+        tmp.as_file().sync_all().map_err(store_err)?;
+        let final_path = dir.join(&file_name);
+        tmp.persist(&final_path).map_err(|e| store_err(e.error))?;
+        File::options()
+            .write(true)
+            .open(&final_path)
+            .and_then(|f| f.set_modified(SystemTime::now()))
+            .map_err(store_err)?;
+        let path = format!("{rel_dir}/{file_name}");
+        Ok(Artifact {
+            url: format!("{}/{path}", self.base_url),
+            path,
+            revision: revision.to_owned(),
+            digest: format!("sha256:{hex}"),
+            size: bytes.len() as u64,
+            last_update_time: Utc::now(),
+        })
+    }
+
     /// Delete every stored artifact of one object (when the object is deleted).
     pub fn remove_object(
         &self,
@@ -321,7 +381,7 @@ impl ArtifactStore {
         self.root.join(&artifact.path)
     }
 
-    /// Delete all but the `keep` newest tarballs of one object; `current` (a file name or
+    /// Delete all but the `keep` newest artifacts of one object; `current` (a file name or
     /// storage path) is never deleted. Returns the deleted paths.
     pub fn gc(
         &self,
@@ -346,7 +406,10 @@ impl ArtifactStore {
         for entry in read {
             let entry = entry.map_err(gc_err)?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.ends_with(".tar.gz") || name.starts_with('.') || name == current_name {
+            // Every file of the object's directory is one of its artifacts (tarballs,
+            // index files, chart archives); dot files are writes in progress.
+            let is_file = entry.file_type().map_err(gc_err)?.is_file();
+            if !is_file || name.starts_with('.') || name == current_name {
                 continue;
             }
             let modified = entry

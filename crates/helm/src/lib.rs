@@ -11,5 +11,6 @@ pub mod manifests;
 pub mod release;
 pub mod render;
 pub mod schema;
+pub mod strvals;
 pub mod values;
 pub mod yaml;

@@ -2,9 +2,7 @@
 //! rendered by Helm 4 and by ferroflux-helm with the same values, release name and
 //! namespace; every template's output must be identical.
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use ferroflux_helm::render::RenderOptions;
 
@@ -12,23 +10,10 @@ mod common;
 use common::{corpus, first_difference, same_shape, to_value};
 
 fn helm(chart: &Path, values: &serde_json::Value) -> serde_json::Value {
-    let mut child = Command::new(common::python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/chart_render.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting the Helm SDK");
     let request =
         serde_json::json!({"chart": chart, "values": values, "name": "demo", "namespace": "apps"});
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(request.to_string().as_bytes())
-        .expect("request");
-    let output = child.wait_with_output().expect("the Helm SDK ran");
-    assert!(output.status.success(), "the Helm SDK script failed");
-    serde_json::from_slice(&output.stdout).expect("JSON from the Helm SDK")
+    let answer = common::sdk("chart_render.py", &request);
+    serde_json::from_value(answer).expect("the SDK script's answer")
 }
 
 /// Renders `chart` both ways with `values`; the differences, one line each.

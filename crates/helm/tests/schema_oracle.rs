@@ -6,9 +6,7 @@
 //! messages are compared with sibling failures (and the names in `additional
 //! properties …`) sorted.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use ferroflux_gotemplate::Value;
 use serde_json::json;
@@ -18,27 +16,13 @@ use common::{corpus, to_value};
 
 /// Helm's verdict on each (chart, values): `Ok` or its report.
 fn helm(cases: &[(PathBuf, serde_json::Value)]) -> Vec<Result<(), String>> {
-    let python = common::python();
-    let mut child = Command::new(python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schema_oracle.py"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("starting the Helm SDK");
     let request: Vec<serde_json::Value> = cases
         .iter()
         .map(|(chart, values)| json!({"chart": chart, "values": values}))
         .collect();
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(serde_json::Value::Array(request).to_string().as_bytes())
-        .expect("request");
-    let output = child.wait_with_output().expect("the Helm SDK ran");
-    assert!(output.status.success(), "the Helm SDK script failed");
+    let answer = common::sdk("schema_oracle.py", &serde_json::Value::Array(request));
     let answers: Vec<serde_json::Value> =
-        serde_json::from_slice(&output.stdout).expect("JSON from the Helm SDK");
+        serde_json::from_value(answer).expect("the SDK script's answer");
     answers
         .into_iter()
         .map(|a| match a.get("error") {

@@ -37,6 +37,35 @@ pub fn python() -> PathBuf {
     python
 }
 
+/// Runs one of the tests' SDK scripts with `request` as JSON on stdin; its JSON
+/// answer.
+pub fn sdk(script: &str, request: &serde_json::Value) -> serde_json::Value {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(python())
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests")
+                .join(script),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("starting the Helm SDK");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request.to_string().as_bytes())
+        .expect("request");
+    let output = child.wait_with_output().expect("the Helm SDK ran");
+    assert!(
+        output.status.success(),
+        "the Helm SDK script {script} failed"
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON from the Helm SDK")
+}
+
 /// JSON as Helm's values are made of it (numbers float64): the crate's own reader.
 pub fn to_value(v: &serde_json::Value) -> Value {
     ferroflux_helm::yaml::from_json(&v.to_string()).expect("test values are JSON")
