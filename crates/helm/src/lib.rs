@@ -10,6 +10,7 @@ pub mod goyaml;
 pub mod manifests;
 pub mod release;
 pub mod render;
+pub mod repo;
 pub mod schema;
 pub mod strvals;
 pub mod values;
