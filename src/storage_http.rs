@@ -36,15 +36,38 @@ pub fn resolve(root: &Path, url_path: &str) -> Option<PathBuf> {
     (resolved != root).then_some(resolved)
 }
 
+/// The regular file to serve for `path`: the file itself, or the target of a link
+/// the store made (`index.yaml` → `index-<digest>.yaml`), which names a file in the
+/// same directory. A symlink planted in the storage directory must not serve files
+/// from elsewhere, so any other link is refused.
+async fn servable(path: PathBuf) -> Option<PathBuf> {
+    let meta = tokio::fs::symlink_metadata(&path).await.ok()?;
+    if meta.is_file() {
+        return Some(path);
+    }
+    if !meta.file_type().is_symlink() {
+        return None;
+    }
+    let target = tokio::fs::read_link(&path).await.ok()?;
+    let mut parts = target.components();
+    let (Some(Component::Normal(name)), None) = (parts.next(), parts.next()) else {
+        return None;
+    };
+    if name.to_string_lossy().starts_with('.') {
+        return None;
+    }
+    let resolved = path.parent()?.join(name);
+    let meta = tokio::fs::symlink_metadata(&resolved).await.ok()?;
+    meta.is_file().then_some(resolved)
+}
+
 async fn serve_file(State(root): State<PathBuf>, UrlPath(path): UrlPath<String>) -> Response {
     let Some(file_path) = resolve(&root, &path) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    // A symlink planted in the storage directory must not serve files from elsewhere.
-    match tokio::fs::symlink_metadata(&file_path).await {
-        Ok(meta) if meta.is_file() => {}
-        _ => return StatusCode::NOT_FOUND.into_response(),
-    }
+    let Some(file_path) = servable(file_path).await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
     match tokio::fs::File::open(&file_path).await {
         Ok(file) => {
             let content_type = if path.ends_with(".tar.gz") {
@@ -166,5 +189,43 @@ mod tests {
             fetch(app, "/gitrepository/ns/%2e%2e/%2e%2e/x").await.0,
             StatusCode::NOT_FOUND
         );
+    }
+
+    #[tokio::test]
+    async fn links_the_store_made_serve_their_neighbour_only() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = crate::source::artifact::ArtifactStore::new(dir.path(), "http://h");
+        let artifact = store
+            .store_bytes(
+                "HelmRepository",
+                "ns",
+                "repo",
+                "sha256:0",
+                crate::source::artifact::ArtifactFileName::Fixed("index-0.yaml"),
+                b"{}",
+            )
+            .expect("stored");
+        let url = store
+            .link("HelmRepository", "ns", "repo", "index.yaml", &artifact)
+            .expect("linked");
+        assert_eq!(url, "http://h/helmrepository/ns/repo/index.yaml");
+        let object_dir = dir.path().join("helmrepository/ns/repo");
+        std::os::unix::fs::symlink("../../../../etc/passwd", object_dir.join("up.yaml"))
+            .expect("symlink");
+        std::os::unix::fs::symlink("other", object_dir.join("dangling.yaml")).expect("symlink");
+        let app = router(dir.path().to_path_buf());
+        assert_eq!(
+            fetch(app.clone(), "/helmrepository/ns/repo/index.yaml").await,
+            (StatusCode::OK, b"{}".to_vec())
+        );
+        for refused in ["up.yaml", "dangling.yaml"] {
+            assert_eq!(
+                fetch(app.clone(), &format!("/helmrepository/ns/repo/{refused}"))
+                    .await
+                    .0,
+                StatusCode::NOT_FOUND,
+                "{refused}"
+            );
+        }
     }
 }

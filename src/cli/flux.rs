@@ -46,6 +46,12 @@ pub struct FluxKind {
     pub revision: &'static str,
     /// What `reconcile` reports when done: "fetched" (sources) or "applied".
     pub done_verb: &'static str,
+    /// `get` shortens hex digests in the revision and message (`sha256:83a3c595`), as
+    /// the flux CLI does for HelmRepositories.
+    pub truncate_hex: bool,
+    /// `reconcile` quotes the Ready message of a failure (the flux CLI's sources do,
+    /// the kinds reconciled "with source" do not).
+    pub quote_failure: bool,
 }
 
 pub const GIT_REPOSITORY: FluxKind = FluxKind {
@@ -56,6 +62,32 @@ pub const GIT_REPOSITORY: FluxKind = FluxKind {
     display: "GitRepository",
     revision: "/status/artifact/revision",
     done_verb: "fetched",
+    truncate_hex: false,
+    quote_failure: true,
+};
+
+pub const HELM_REPOSITORY: FluxKind = FluxKind {
+    group: "source.toolkit.fluxcd.io",
+    version: "v1",
+    kind: "HelmRepository",
+    plural: "helmrepositories",
+    display: "HelmRepository",
+    revision: "/status/artifact/revision",
+    done_verb: "fetched",
+    truncate_hex: true,
+    quote_failure: true,
+};
+
+pub const HELM_CHART: FluxKind = FluxKind {
+    group: "source.toolkit.fluxcd.io",
+    version: "v1",
+    kind: "HelmChart",
+    plural: "helmcharts",
+    display: "HelmChart",
+    revision: "/status/artifact/revision",
+    done_verb: "fetched",
+    truncate_hex: false,
+    quote_failure: false,
 };
 
 pub const KUSTOMIZATION: FluxKind = FluxKind {
@@ -66,6 +98,8 @@ pub const KUSTOMIZATION: FluxKind = FluxKind {
     display: "Kustomization",
     revision: "/status/lastAppliedRevision",
     done_verb: "applied",
+    truncate_hex: false,
+    quote_failure: false,
 };
 
 impl FluxKind {
@@ -134,25 +168,45 @@ pub fn row(kind: &FluxKind, object: &Value, with_namespace: bool) -> Vec<String>
         cells.push(text(object, "/metadata/namespace").to_owned());
     }
     cells.push(text(object, "/metadata/name").to_owned());
-    cells.push(text(object, kind.revision).to_owned());
+    let shorten = |t: &str| {
+        if kind.truncate_hex {
+            truncate_hex(t)
+        } else {
+            t.to_owned()
+        }
+    };
+    let static_oci = kind.kind == HELM_REPOSITORY.kind && text(object, "/spec/type") == "oci";
+    cells.push(shorten(text(object, kind.revision)));
     let suspended = object
         .pointer("/spec/suspend")
         .and_then(Value::as_bool)
         .unwrap_or(false);
     cells.push(if suspended { "True" } else { "False" }.to_owned());
+    if static_oci {
+        // An OCI repository is static: nothing to reconcile, always ready.
+        cells.push("True".to_owned());
+        cells.push("Helm repository is Ready".to_owned());
+        return cells;
+    }
     cells.push(
         ready
             .map_or("Unknown", |c| c["status"].as_str().unwrap_or("Unknown"))
             .to_owned(),
     );
-    cells.push(
-        ready
-            .map_or("waiting to be reconciled", |c| {
-                c["message"].as_str().unwrap_or("")
-            })
-            .to_owned(),
-    );
+    cells.push(shorten(ready.map_or("waiting to be reconciled", |c| {
+        c["message"].as_str().unwrap_or("")
+    })));
     cells
+}
+
+/// The flux CLI's `TruncateHex`: runs of 40 to 128 hex digits cut to 8.
+fn truncate_hex(text: &str) -> String {
+    static HEX: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let Some(hex) = HEX.get_or_init(|| regex::Regex::new(r"\b[a-f0-9]{40,128}\b").ok()) else {
+        return text.to_owned();
+    };
+    hex.replace_all(text, |c: &regex::Captures<'_>| c[0][..8].to_owned())
+        .into_owned()
 }
 
 pub fn header(with_namespace: bool) -> Vec<String> {
@@ -285,6 +339,12 @@ pub async fn reconcile(global: &GlobalArgs, kind: &FluxKind, name: &str) -> anyh
     {
         bail!("resource is suspended");
     }
+    if kind.kind == HELM_REPOSITORY.kind
+        && current.data.pointer("/spec/type").and_then(Value::as_str) == Some("oci")
+    {
+        println!("✔ reconciliation not supported by the object");
+        return Ok(());
+    }
     println!(
         "► annotating {} {} in {} namespace",
         kind.display, name, global.namespace
@@ -295,11 +355,11 @@ pub async fn reconcile(global: &GlobalArgs, kind: &FluxKind, name: &str) -> anyh
     let object = wait_for_handled(&api, name, &requested_at, global.timeout).await?;
     let ready = ready_condition(&object).cloned().unwrap_or(json!({}));
     if ready["status"] != "True" {
-        bail!(
-            "{} reconciliation failed: {}",
-            kind.display,
-            ready["message"].as_str().unwrap_or("not ready")
-        );
+        let message = ready["message"].as_str().unwrap_or("not ready");
+        if kind.quote_failure {
+            bail!("{} reconciliation failed: '{message}'", kind.display);
+        }
+        bail!("{} reconciliation failed: {message}", kind.display);
     }
     match text(&object, kind.revision) {
         "" => println!("✔ {} reconciliation completed", kind.display),
@@ -416,6 +476,38 @@ pub async fn set_suspended(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn helm_repository_rows_shorten_digests_and_oci_ones_are_ready() {
+        let hex = "83a3c595163a6ff0333e0154c790383b5be441b9db632cb36da11db1c4ece111";
+        let repo = json!({
+            "metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "spec": {"url": "https://h"},
+            "status": {"artifact": {"revision": format!("sha256:{hex}")}, "conditions": [
+                {"type": "Ready", "status": "True", "message": format!("stored artifact: revision 'sha256:{hex}'")},
+            ]},
+        });
+        assert_eq!(
+            row(&HELM_REPOSITORY, &repo, false),
+            [
+                "podinfo",
+                "sha256:83a3c595",
+                "False",
+                "True",
+                "stored artifact: revision 'sha256:83a3c595'"
+            ]
+        );
+        let chart = json!({
+            "metadata": {"name": "podinfo"},
+            "status": {"artifact": {"revision": "6.5.0+1"}},
+        });
+        assert_eq!(row(&HELM_CHART, &chart, false)[1], "6.5.0+1");
+        let oci = json!({"metadata": {"name": "ghcr"}, "spec": {"type": "oci", "url": "oci://ghcr.io/o"}});
+        assert_eq!(
+            row(&HELM_REPOSITORY, &oci, false),
+            ["ghcr", "", "False", "True", "Helm repository is Ready"]
+        );
+    }
 
     #[test]
     fn rows_read_like_flux_get() {

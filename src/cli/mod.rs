@@ -180,16 +180,23 @@ enum ReconcileCommand {
 #[derive(Debug, Subcommand)]
 enum GetSourceKind {
     /// Get GitRepository statuses.
-    Git {
-        /// Only this GitRepository.
-        name: Option<String>,
-        /// List in all namespaces.
-        #[arg(short = 'A', long)]
-        all_namespaces: bool,
-        /// After listing, watch for changes.
-        #[arg(short = 'w', long)]
-        watch: bool,
-    },
+    Git(GetArgs),
+    /// Get HelmRepository statuses.
+    Helm(GetArgs),
+    /// Get HelmChart statuses.
+    Chart(GetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct GetArgs {
+    /// Only this object.
+    name: Option<String>,
+    /// List in all namespaces.
+    #[arg(short = 'A', long)]
+    all_namespaces: bool,
+    /// After listing, watch for changes.
+    #[arg(short = 'w', long)]
+    watch: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,6 +215,20 @@ enum SourceCommand {
 enum NamedSourceKind {
     /// A GitRepository.
     Git { name: String },
+    /// A HelmRepository.
+    Helm { name: String },
+    /// A HelmChart.
+    Chart { name: String },
+}
+
+impl NamedSourceKind {
+    fn split(self) -> (&'static flux::FluxKind, String) {
+        match self {
+            NamedSourceKind::Git { name } => (&flux::GIT_REPOSITORY, name),
+            NamedSourceKind::Helm { name } => (&flux::HELM_REPOSITORY, name),
+            NamedSourceKind::Chart { name } => (&flux::HELM_CHART, name),
+        }
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -251,23 +272,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Get {
-            what:
-                GetCommand::Sources {
-                    kind:
-                        GetSourceKind::Git {
-                            name,
-                            all_namespaces,
-                            watch,
-                        },
-                },
+            what: GetCommand::Sources { kind },
             global,
-        } => block_on(flux::get(
-            &global,
-            &flux::GIT_REPOSITORY,
-            name.as_deref(),
-            all_namespaces,
-            watch,
-        )),
+        } => {
+            let (kind, args) = match kind {
+                GetSourceKind::Git(args) => (&flux::GIT_REPOSITORY, args),
+                GetSourceKind::Helm(args) => (&flux::HELM_REPOSITORY, args),
+                GetSourceKind::Chart(args) => (&flux::HELM_CHART, args),
+            };
+            block_on(flux::get(
+                &global,
+                kind,
+                args.name.as_deref(),
+                args.all_namespaces,
+                args.watch,
+            ))
+        }
         Command::Get {
             what:
                 GetCommand::Kustomizations {
@@ -289,9 +309,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => block_on(replicas::get(&global, server.as_deref())),
         Command::Reconcile { what, global } => block_on(async move {
             match what {
-                ReconcileCommand::Source {
-                    kind: NamedSourceKind::Git { name },
-                } => flux::reconcile(&global, &flux::GIT_REPOSITORY, &name).await,
+                ReconcileCommand::Source { kind } => {
+                    let (kind, name) = kind.split();
+                    flux::reconcile(&global, kind, &name).await
+                }
                 ReconcileCommand::Kustomization { name, with_source } => {
                     if with_source {
                         flux::reconcile_source_of(&global, &name).await?;
@@ -313,9 +334,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn named(what: SourceCommand) -> (&'static flux::FluxKind, String) {
     match what {
-        SourceCommand::Source {
-            kind: NamedSourceKind::Git { name },
-        } => (&flux::GIT_REPOSITORY, name),
+        SourceCommand::Source { kind } => kind.split(),
         SourceCommand::Kustomization { name } => (&flux::KUSTOMIZATION, name),
     }
 }

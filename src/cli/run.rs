@@ -12,6 +12,8 @@ use kube::api::ApiResource;
 use crate::actors::{KindConfig, KindRegistration, Ownership, Replica};
 use crate::controllers::events::EventRecorder;
 use crate::controllers::gitrepository::{GitRepositoryReconciler, CONTROLLER};
+use crate::controllers::helmchart::HelmChartReconciler;
+use crate::controllers::helmrepository::HelmRepositoryReconciler;
 use crate::controllers::kustomization::applier::Applier;
 use crate::controllers::kustomization::{self, KustomizationReconciler};
 use crate::raft::{Cluster, ClusterOptions, LeaseConfig, SlotOwnership};
@@ -249,6 +251,21 @@ pub(crate) async fn start(
         store: store.clone(),
         events: EventRecorder::new(client.clone(), CONTROLLER, args.id.clone()),
     };
+    let helm_repositories = HelmRepositoryReconciler {
+        client: client.clone(),
+        store: store.clone(),
+        events: EventRecorder::new(client.clone(), CONTROLLER, args.id.clone()),
+    };
+    let helm_charts = HelmChartReconciler {
+        client: client.clone(),
+        store: store.clone(),
+        events: EventRecorder::new(client.clone(), CONTROLLER, args.id.clone()),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("building the artifact HTTP client")?,
+        indexes: Default::default(),
+    };
     let kustomizations = KustomizationReconciler {
         client: client.clone(),
         applier: Arc::new(Applier::new(client.clone())),
@@ -276,6 +293,8 @@ pub(crate) async fn start(
     let replica = Replica::start(
         vec![
             KindRegistration::new(git, kind_config.clone()),
+            KindRegistration::new(helm_repositories, kind_config.clone()),
+            KindRegistration::new(helm_charts, kind_config.clone()),
             KindRegistration::new(kustomizations, kind_config),
         ],
         ownership,
@@ -327,32 +346,41 @@ pub(crate) async fn start(
         }
     };
     let cluster = Cluster::start(options, Arc::new(replica.router.clone())).await?;
-    let git_repositories = ApiResource {
-        group: "source.toolkit.fluxcd.io".into(),
-        version: "v1".into(),
-        api_version: "source.toolkit.fluxcd.io/v1".into(),
-        kind: "GitRepository".into(),
-        plural: "gitrepositories".into(),
-    };
-    let kustomization_resource = ApiResource {
-        group: "kustomize.toolkit.fluxcd.io".into(),
-        version: "v1".into(),
-        api_version: "kustomize.toolkit.fluxcd.io/v1".into(),
-        kind: "Kustomization".into(),
-        plural: "kustomizations".into(),
-    };
-    let pumps = [
-        tokio::spawn(crate::controllers::watch::pump(
-            client.clone(),
-            git_repositories,
-            replica.router.clone(),
-        )),
-        tokio::spawn(crate::controllers::watch::pump(
-            client,
-            kustomization_resource,
-            replica.router.clone(),
-        )),
+    let watched = [
+        (
+            "source.toolkit.fluxcd.io",
+            "GitRepository",
+            "gitrepositories",
+        ),
+        (
+            "source.toolkit.fluxcd.io",
+            "HelmRepository",
+            "helmrepositories",
+        ),
+        ("source.toolkit.fluxcd.io", "HelmChart", "helmcharts"),
+        (
+            "kustomize.toolkit.fluxcd.io",
+            "Kustomization",
+            "kustomizations",
+        ),
     ];
+    let pumps: Vec<_> = watched
+        .into_iter()
+        .map(|(group, kind, plural)| {
+            let resource = ApiResource {
+                group: group.into(),
+                version: "v1".into(),
+                api_version: format!("{group}/v1"),
+                kind: kind.into(),
+                plural: plural.into(),
+            };
+            tokio::spawn(crate::controllers::watch::pump(
+                client.clone(),
+                resource,
+                replica.router.clone(),
+            ))
+        })
+        .collect();
     readiness.set(true);
     Ok(RunningReplica {
         metrics_addr,
@@ -361,7 +389,7 @@ pub(crate) async fn start(
         cluster,
         _raft_dir: raft_dir,
         readiness,
-        pumps: pumps.into_iter().collect(),
+        pumps,
         servers: vec![telemetry, artifacts],
     })
 }

@@ -181,18 +181,6 @@ fn fetch_reason(e: &GitError) -> &'static str {
     }
 }
 
-fn to_status_artifact(a: &crate::source::artifact::Artifact) -> Artifact {
-    Artifact {
-        digest: a.digest.clone(),
-        last_update_time: a.last_update_time.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        metadata: None,
-        path: a.path.clone(),
-        revision: a.revision.clone(),
-        size: i64::try_from(a.size).ok(),
-        url: a.url.clone(),
-    }
-}
-
 /// Why inclusions are not ready: a spec error (Stalled) or a missing artifact (retry).
 enum IncludeProblem {
     Invalid(InvalidSpec),
@@ -583,7 +571,9 @@ impl Reconciler for GitRepositoryReconciler {
         // failover): consumers that failed to download from the old one retry now.
         let moved = !changed
             && status.artifact.as_ref().map(|a| a.url.as_str()) != Some(artifact.url.as_str());
-        status.artifact = Some(to_status_artifact(&artifact));
+        status.artifact = Some(crate::controllers::source_status::status_artifact(
+            &artifact,
+        ));
         status.observed_ignore = repo.spec.ignore.clone();
         status.observed_include = repo.spec.include.clone();
         // Flux omits `false` (omitempty), so only `true` is written.
@@ -708,7 +698,7 @@ mod tests {
             tarball: store.local_path(&artifact),
             from_path: "config".into(),
             to_path: "vendor/shared".into(),
-            artifact: to_status_artifact(&artifact),
+            artifact: crate::controllers::source_status::status_artifact(&artifact),
         };
         apply_inclusions(checkout.path(), &[inclusion]).expect("included");
         assert_eq!(

@@ -3,5 +3,8 @@
 pub mod conditions;
 pub mod events;
 pub mod gitrepository;
+pub mod helmchart;
+pub mod helmrepository;
 pub mod kustomization;
+pub mod source_status;
 pub mod watch;

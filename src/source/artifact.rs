@@ -355,6 +355,33 @@ impl ArtifactStore {
         })
     }
 
+    /// Points `link_name` in the object's directory at the artifact `target` (a
+    /// relative link, replaced atomically) and returns its URL: Flux's stable
+    /// `status.url` (`index.yaml`, `latest.tar.gz`).
+    pub fn link(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        link_name: &str,
+        target: &Artifact,
+    ) -> Result<String, ArtifactError> {
+        let (dir, rel_dir) = self.object_dir(kind, namespace, name)?;
+        let store_err = |source| ArtifactError::Store {
+            dir: dir.clone(),
+            source,
+        };
+        let target_name = target.path.rsplit('/').next().unwrap_or(&target.path);
+        if link_name.contains('/') || link_name.starts_with('.') || target_name.starts_with('.') {
+            return Err(ArtifactError::InvalidKey(link_name.to_owned()));
+        }
+        let tmp = dir.join(format!(".tmp-link-{}", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(target_name, &tmp).map_err(store_err)?;
+        std::fs::rename(&tmp, dir.join(link_name)).map_err(store_err)?;
+        Ok(format!("{}/{rel_dir}/{link_name}", self.base_url))
+    }
+
     /// Delete every stored artifact of one object (when the object is deleted).
     pub fn remove_object(
         &self,

@@ -10,8 +10,9 @@ use std::time::Duration;
 /// Why a download failed.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    #[error("invalid '{secret}' secret data: {message}")]
-    InvalidSecret { secret: String, message: String },
+    /// Secret data that cannot be used (Flux's wording, naming the secret).
+    #[error("{0}")]
+    InvalidSecret(String),
     #[error("failed to build the HTTP client: {0}")]
     Client(String),
     /// The server answered with an error status (Helm's getter wording).
@@ -40,7 +41,7 @@ impl HttpError {
                 code: 401 | 403,
                 ..
             }
-        ) || matches!(self, HttpError::InvalidSecret { .. })
+        ) || matches!(self, HttpError::InvalidSecret(_))
     }
 }
 
@@ -82,18 +83,21 @@ fn text(data: &BTreeMap<String, Vec<u8>>, key: &str) -> Option<String> {
 }
 
 /// Basic auth from `username`/`password` (both or neither), as Flux reads a
-/// HelmRepository's `secretRef`.
+/// HelmRepository's `secretRef`; `secret` is `<namespace>/<name>`.
 pub fn basic_auth_from_secret(
     secret: &str,
     data: &BTreeMap<String, Vec<u8>>,
 ) -> Result<Option<BasicAuth>, HttpError> {
+    let malformed = |has: &str, missing: &str| {
+        HttpError::InvalidSecret(format!(
+            "secret '{secret}': malformed basic auth - has '{has}' but missing '{missing}'"
+        ))
+    };
     match (text(data, "username"), text(data, "password")) {
         (Some(username), Some(password)) => Ok(Some(BasicAuth { username, password })),
         (None, None) => Ok(None),
-        _ => Err(HttpError::InvalidSecret {
-            secret: secret.to_owned(),
-            message: "required fields 'username' and 'password'".to_owned(),
-        }),
+        (Some(_), None) => Err(malformed("username", "password")),
+        (None, Some(_)) => Err(malformed("password", "username")),
     }
 }
 
@@ -107,15 +111,16 @@ pub fn tls_from_secret(
     let ca = pick("ca.crt", "caFile");
     let cert = pick("tls.crt", "certFile");
     let key = pick("tls.key", "keyFile");
+    let half = |has: &str, missing: &str| {
+        HttpError::InvalidSecret(format!(
+            "secret '{secret}' contains '{has}' but missing '{missing}'"
+        ))
+    };
     let cert_and_key = match (cert, key) {
         (Some(c), Some(k)) => Some((c, k)),
         (None, None) => None,
-        _ => {
-            return Err(HttpError::InvalidSecret {
-                secret: secret.to_owned(),
-                message: "a client certificate needs both 'tls.crt' and 'tls.key'".to_owned(),
-            })
-        }
+        (Some(_), None) => return Err(half("tls.crt", "tls.key")),
+        (None, Some(_)) => return Err(half("tls.key", "tls.crt")),
     };
     Ok(TlsMaterial { ca, cert_and_key })
 }
@@ -153,7 +158,9 @@ impl HttpGetter {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
             .timeout(options.timeout)
-            .user_agent(concat!("ferroflux/", env!("CARGO_PKG_VERSION")));
+            // Helm 4.2's getter names itself so; repositories that serve by agent
+            // must see what Flux (which uses Helm's getter) sends.
+            .user_agent("Helm/4.2");
         if let Some(ca) = &options.tls.ca {
             for cert in reqwest::Certificate::from_pem_bundle(ca)
                 .map_err(|e| HttpError::Client(format!("reading the CA certificate: {e}")))?
@@ -250,7 +257,7 @@ mod tests {
         let err = basic_auth_from_secret("s", &data(&[("username", "u")])).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "invalid 's' secret data: required fields 'username' and 'password'"
+            "secret 's': malformed basic auth - has 'username' but missing 'password'"
         );
         assert!(err.is_auth());
     }

@@ -4,6 +4,7 @@
 
 pub mod artifact;
 pub mod git;
+pub mod helmrepo;
 pub mod http;
 pub mod ignore;
 pub mod unpacked;

@@ -114,6 +114,12 @@ fn invalid(message: impl Into<String>) -> ChartError {
 /// Loads a packaged chart (`.tgz`), refusing what Helm refuses: paths outside the
 /// chart, and more than 100 MiB unpacked or a file over 5 MiB.
 pub fn load_archive(bytes: &[u8]) -> Result<Chart, ChartError> {
+    from_files(read_archive(bytes)?)
+}
+
+/// The files of a packaged chart, by path within the chart, in archive order, with
+/// Helm's checks of [`load_archive`].
+pub fn read_archive(bytes: &[u8]) -> Result<Vec<(String, Vec<u8>)>, ChartError> {
     use std::io::Read as _;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
     let mut remaining = MAX_DECOMPRESSED_CHART_SIZE;
@@ -179,11 +185,11 @@ pub fn load_archive(bytes: &[u8]) -> Result<Chart, ChartError> {
     if files.is_empty() {
         return Err(invalid("no files in chart archive"));
     }
-    from_files(files)
+    Ok(files)
 }
 
 /// Go's path.Clean for the relative paths of an archive.
-fn clean(path: &str) -> String {
+pub(crate) fn clean(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for part in path.split('/') {
         match part {

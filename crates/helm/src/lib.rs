@@ -8,6 +8,7 @@ pub mod errors;
 pub mod funcs;
 pub mod goyaml;
 pub mod manifests;
+pub mod package;
 pub mod release;
 pub mod render;
 pub mod repo;

@@ -481,6 +481,55 @@ impl IndexFile {
             })
     }
 
+    /// The index as Flux's source-controller stores it for a HelmRepository: Go's
+    /// `json.MarshalIndent` of the loaded index (fields in Helm's struct order, empty
+    /// optional ones left out), holding the fields this reader keeps.
+    pub fn to_flux_json(&self) -> String {
+        use serde_json::{json, Map, Value as Json};
+        const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+        let time = |t: &str| Json::from(if t.is_empty() { ZERO_TIME } else { t });
+        let mut entries = Map::new();
+        for (name, versions) in &self.entries {
+            let versions: Vec<Json> = versions
+                .iter()
+                .map(|v| {
+                    let mut out = Map::new();
+                    out.insert("name".into(), json!(&*v.name));
+                    out.insert("version".into(), json!(&*v.version));
+                    out.insert("apiVersion".into(), json!(&*v.api_version));
+                    if !v.app_version.is_empty() {
+                        out.insert("appVersion".into(), json!(&*v.app_version));
+                    }
+                    if v.deprecated {
+                        out.insert("deprecated".into(), json!(true));
+                    }
+                    let urls: Vec<&str> = v.urls.iter().map(|u| &**u).collect();
+                    out.insert("urls".into(), json!(urls));
+                    out.insert("created".into(), time(&v.created));
+                    if v.removed {
+                        out.insert("removed".into(), json!(true));
+                    }
+                    if !v.digest.is_empty() {
+                        out.insert("digest".into(), json!(&*v.digest));
+                    }
+                    Json::Object(out)
+                })
+                .collect();
+            entries.insert(name.clone(), Json::Array(versions));
+        }
+        let mut out = Map::new();
+        out.insert("apiVersion".into(), json!(self.api_version));
+        out.insert("generated".into(), time(&self.generated));
+        out.insert("entries".into(), Json::Object(entries));
+        if !self.public_keys.is_empty() {
+            out.insert("publicKeys".into(), json!(self.public_keys));
+        }
+        if !self.annotations.is_empty() {
+            out.insert("annotations".into(), json!(self.annotations));
+        }
+        serde_json::to_string_pretty(&Json::Object(out)).unwrap_or_default()
+    }
+
     /// Whether the index has chart `name` at exactly `version` (Helm's `Has`).
     pub fn has(&self, name: &str, version: &str) -> bool {
         self.get(name, version).is_ok()
@@ -4067,6 +4116,25 @@ fn resolve_path(base: &str, reference: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_flux_json_form_reads_back_to_the_same_index() {
+        let mut index = load_index(LOCAL_INDEX.as_bytes()).expect("index");
+        let stored = index.to_flux_json();
+        // Go writes a missing time as its zero time, which then reads back.
+        const ZERO: &str = "0001-01-01T00:00:00Z";
+        index.generated = ZERO.to_owned();
+        for version in index.entries.values_mut().flatten() {
+            version.created = ZERO.into();
+        }
+        assert!(
+            stored.starts_with("{\n  \"apiVersion\": \"v1\","),
+            "{stored}"
+        );
+        let mut reread = load_index(stored.as_bytes()).expect("stored index reads");
+        reread.skipped.clone_from(&index.skipped);
+        assert_eq!(reread, index);
+    }
 
     /// An index in Helm's layout (the shape of Helm's testdata/local-index.yaml).
     const LOCAL_INDEX: &str = "apiVersion: v1

@@ -1,0 +1,530 @@
+//! HelmRepository and HelmChart end to end: a chart repository packaged and indexed
+//! by the Helm SDK and served over loopback HTTP (with and without basic auth), the
+//! embedded API server, and `ferroflux run` as a process. What the user sees is
+//! checked against Flux's wording, and what the controller stores against Helm: a
+//! pulled chart is the repository's archive byte for byte, a packaged one renders as
+//! Helm renders the original with the same values files.
+
+#[path = "common/replica.rs"]
+mod replica;
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use ferroflux_apiserver::Config;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use replica::{cli, flux_cluster, poll, ready, start_replica};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The podinfo chart of the corpus (a real chart nobody here wrote).
+fn podinfo() -> PathBuf {
+    let chart = repo_root().join("../shared/corpus/charts/podinfo");
+    assert!(chart.is_dir(), "the corpus is missing: {}", chart.display());
+    chart
+}
+
+/// Runs a tests/helm script with the Helm SDK's python; its JSON answer.
+fn sdk(script: &str, request: &Value) -> Value {
+    let python = repo_root().join(".venv/bin/python");
+    assert!(
+        python.is_file(),
+        "the Helm SDK oracle is missing: run ./scripts/test.sh, which creates .venv"
+    );
+    let mut child = Command::new(python)
+        .arg(repo_root().join("tests/helm").join(script))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the Helm SDK starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(request.to_string().as_bytes())
+        .expect("request");
+    let output = child.wait_with_output().expect("the Helm SDK ran");
+    assert!(output.status.success(), "{script} failed");
+    serde_json::from_slice(&output.stdout).expect("JSON from the Helm SDK")
+}
+
+/// Packages `charts` (directory, version) into `repo` and indexes it, as
+/// `helm package` and `helm repo index` do.
+fn package(repo: &Path, charts: &[(&Path, &str)], base_url: Option<&str>) -> Vec<PathBuf> {
+    let charts: Vec<Value> = charts
+        .iter()
+        .map(|(dir, version)| json!([dir, version]))
+        .collect();
+    let packaged = sdk(
+        "chart_repo.py",
+        &json!({"repo": repo, "charts": charts, "base_url": base_url}),
+    );
+    packaged
+        .as_array()
+        .expect("paths")
+        .iter()
+        .map(|p| PathBuf::from(p.as_str().expect("path")))
+        .collect()
+}
+
+/// A chart repository on loopback HTTP: tests/helm/chart_server.py.
+struct ChartServer {
+    child: Child,
+    port: u16,
+    log: tempfile::NamedTempFile,
+}
+
+impl ChartServer {
+    fn start(dir: &Path, auth: Option<&str>) -> Self {
+        let log = tempfile::NamedTempFile::new().expect("log");
+        let mut command = Command::new(repo_root().join(".venv/bin/python"));
+        command
+            .arg(repo_root().join("tests/helm/chart_server.py"))
+            .arg(dir)
+            .env("CHART_LOG", log.path())
+            .stdout(Stdio::piped());
+        if let Some(auth) = auth {
+            command.env("CHART_AUTH", auth);
+        }
+        let mut child = command.spawn().expect("chart server starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("port");
+        let port = line.trim().parse().expect("a port");
+        ChartServer { child, port, log }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The requests served so far.
+    fn requests(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.log.path())
+            .expect("log")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("log line"))
+            .collect()
+    }
+}
+
+impl Drop for ChartServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", kind),
+        plural,
+    )
+}
+
+async fn apply(api: &Api<DynamicObject>, manifest: Value) {
+    let name = manifest["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    api.patch(
+        &name,
+        &PatchParams::apply("test").force(),
+        &Patch::Apply(manifest),
+    )
+    .await
+    .expect("apply");
+}
+
+async fn get(api: &Api<DynamicObject>, name: &str) -> Value {
+    serde_json::to_value(api.get(name).await.expect("get")).expect("json")
+}
+
+/// Waits until `name`'s Ready condition is `status` with `reason`; the object.
+async fn until_ready(api: &Api<DynamicObject>, name: &str, status: &str, reason: &str) -> Value {
+    let what = format!("{name} Ready={status} ({reason})");
+    poll(&what, || async {
+        let object = get(api, name).await;
+        let current = ready(&object)?;
+        // A failure that is retried leaves observedGeneration alone (as in Flux); its
+        // Ready condition says which generation it is about.
+        let condition_generation = object["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")?["observedGeneration"]
+            .clone();
+        (current.0 == status
+            && current.1 == reason
+            && condition_generation == object["metadata"]["generation"])
+            .then_some(object)
+    })
+    .await
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+async fn download(url: &str) -> Vec<u8> {
+    let response = reqwest::get(url).await.expect("download");
+    assert!(
+        response.status().is_success(),
+        "{url}: {}",
+        response.status()
+    );
+    response.bytes().await.expect("body").to_vec()
+}
+
+/// What Helm's install renders for a chart archive or directory with values files.
+fn helm_manifest(chart: &Path, files: &[PathBuf]) -> String {
+    let answer = sdk(
+        "template_oracle.py",
+        &json!({"chart": chart, "name": "podinfo", "namespace": "default", "files": files}),
+    );
+    answer["manifest"]
+        .as_str()
+        .unwrap_or_else(|| panic!("Helm rendered nothing: {answer}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_are_pulled_picked_and_packaged_as_flux_does() {
+    let (server, client) = flux_cluster(Config::default(), &["flux-system"]).await;
+    let charts = tempfile::tempdir().expect("repo dir");
+    package(
+        charts.path(),
+        &[
+            (&podinfo(), "6.4.0"),
+            (&podinfo(), "6.5.0"),
+            (&podinfo(), "7.0.0-rc.1"),
+        ],
+        None,
+    );
+    let http = ChartServer::start(charts.path(), None);
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    let repos = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &resource("HelmRepository", "helmrepositories"),
+    );
+    let charts_api = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &resource("HelmChart", "helmcharts"),
+    );
+
+    // The guide's HelmRepository, pointed at the loopback repository.
+    apply(
+        &repos,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "spec": {"interval": "5m", "url": format!("{}/", http.url())},
+        }),
+    )
+    .await;
+    let repo = until_ready(&repos, "podinfo", "True", "Succeeded").await;
+    let index = std::fs::read(charts.path().join("index.yaml")).expect("index");
+    let revision = format!("sha256:{}", sha256(&index));
+    assert_eq!(repo["status"]["artifact"]["revision"], json!(revision));
+    assert_eq!(
+        ready(&repo).expect("ready").2,
+        format!("stored artifact: revision '{revision}'")
+    );
+    let artifact_url = repo["status"]["artifact"]["url"].as_str().expect("url");
+    assert!(
+        artifact_url.ends_with(&format!(
+            "/helmrepository/flux-system/podinfo/index-{}.yaml",
+            sha256(&index)
+        )),
+        "{artifact_url}"
+    );
+    // The artifact is the index as Helm loaded it, and status.url always names it.
+    let stored = download(artifact_url).await;
+    assert_eq!(
+        repo["status"]["artifact"]["digest"],
+        json!(format!("sha256:{}", sha256(&stored)))
+    );
+    let status_url = repo["status"]["url"].as_str().expect("status.url");
+    assert!(status_url.ends_with("/helmrepository/flux-system/podinfo/index.yaml"));
+    assert_eq!(download(status_url).await, stored);
+    let loaded = ferroflux_helm::repo::load_index(&stored).expect("the stored index reads");
+    let versions: Vec<&str> = loaded.entries["podinfo"]
+        .iter()
+        .map(|v| &*v.version)
+        .collect();
+    assert_eq!(versions, ["7.0.0-rc.1", "6.5.0", "6.4.0"]);
+    let index_requests: Vec<Value> = http
+        .requests()
+        .into_iter()
+        .filter(|r| r["path"] == "/index.yaml")
+        .collect();
+    assert!(!index_requests.is_empty());
+    assert!(
+        index_requests.iter().all(|r| r["agent"] == "Helm/4.2"),
+        "{index_requests:?}"
+    );
+
+    // A HelmChart for `6.x`: the newest stable version, pulled as it is.
+    apply(
+        &charts_api,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "spec": {
+                "chart": "podinfo", "version": "6.x", "interval": "5m",
+                "sourceRef": {"kind": "HelmRepository", "name": "podinfo"},
+            },
+        }),
+    )
+    .await;
+    let chart = until_ready(&charts_api, "podinfo", "True", "ChartPullSucceeded").await;
+    assert_eq!(
+        ready(&chart).expect("ready").2,
+        "pulled 'podinfo' chart with version '6.5.0'"
+    );
+    assert_eq!(chart["status"]["artifact"]["revision"], json!("6.5.0"));
+    assert_eq!(chart["status"]["observedChartName"], json!("podinfo"));
+    assert_eq!(
+        chart["status"]["observedSourceArtifactRevision"],
+        json!(revision)
+    );
+    let chart_url = chart["status"]["artifact"]["url"].as_str().expect("url");
+    assert!(
+        chart_url.ends_with("/helmchart/flux-system/podinfo/podinfo-6.5.0.tgz"),
+        "{chart_url}"
+    );
+    let pulled = download(chart_url).await;
+    let original = std::fs::read(charts.path().join("podinfo-6.5.0.tgz")).expect("archive");
+    assert_eq!(sha256(&pulled), sha256(&original), "pulled byte for byte");
+    let latest = chart["status"]["url"].as_str().expect("status.url");
+    assert!(latest.ends_with("/helmchart/flux-system/podinfo/latest.tar.gz"));
+    assert_eq!(download(latest).await, pulled);
+
+    // A new version in the repository: the repository's next fetch brings it, and the
+    // chart follows without being asked.
+    package(charts.path(), &[(&podinfo(), "6.6.0")], None);
+    let (ok, _, err) = cli(
+        server.kubeconfig_path(),
+        &["reconcile", "source", "helm", "podinfo"],
+    );
+    assert!(ok, "{err}");
+    let chart = poll("the chart moves to 6.6.0", || async {
+        let c = get(&charts_api, "podinfo").await;
+        (c["status"]["artifact"]["revision"] == "6.6.0").then_some(c)
+    })
+    .await;
+    assert_eq!(
+        ready(&chart).expect("ready").2,
+        "pulled 'podinfo' chart with version '6.6.0'"
+    );
+
+    // Values files: merged into values.yaml, the chart packaged again as <v>+<generation>,
+    // and the result renders as Helm renders the chart with `-f values-prod.yaml`.
+    let mut spec = chart["spec"].clone();
+    spec["valuesFiles"] = json!(["values.yaml", "values-prod.yaml"]);
+    apply(
+        &charts_api,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"}, "spec": spec,
+        }),
+    )
+    .await;
+    let chart = until_ready(&charts_api, "podinfo", "True", "ChartPackageSucceeded").await;
+    let generation = chart["metadata"]["generation"]
+        .as_i64()
+        .expect("generation");
+    let version = format!("6.6.0+{generation}");
+    assert_eq!(
+        ready(&chart).expect("ready").2,
+        format!("packaged 'podinfo' chart with version '{version}' and merged values files [values.yaml values-prod.yaml]")
+    );
+    assert_eq!(chart["status"]["artifact"]["revision"], json!(version));
+    let packaged = download(chart["status"]["artifact"]["url"].as_str().expect("url")).await;
+    let work = tempfile::tempdir().expect("dir");
+    let archive = work.path().join(format!("podinfo-{version}.tgz"));
+    std::fs::write(&archive, &packaged).expect("write");
+    let ours = ferroflux_helm::chart::load_archive(&packaged).expect("our archive loads");
+    assert_eq!(ours.version(), version);
+    let helm_packaged = tempfile::tempdir().expect("dir");
+    let reference = package(helm_packaged.path(), &[(&podinfo(), &version)], None);
+    assert_eq!(
+        helm_manifest(&archive, &[]),
+        helm_manifest(&reference[0], &[podinfo().join("values-prod.yaml")]),
+        "the packaged chart renders as Helm renders the chart with -f values-prod.yaml"
+    );
+
+    // A values file the chart does not have: Stalled, naming it; the last chart stays.
+    let mut spec = chart["spec"].clone();
+    spec["valuesFiles"] = json!(["values.yaml", "values-missing.yaml"]);
+    apply(
+        &charts_api,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"}, "spec": spec,
+        }),
+    )
+    .await;
+    let stalled = until_ready(&charts_api, "podinfo", "False", "ValuesFilesError").await;
+    assert_eq!(
+        ready(&stalled).expect("ready").2,
+        "values files merge error: failed to merge chart values: no values file found at path 'values-missing.yaml'"
+    );
+    let conditions = stalled["status"]["conditions"]
+        .as_array()
+        .expect("conditions");
+    assert!(conditions
+        .iter()
+        .any(|c| c["type"] == "Stalled" && c["status"] == "True"));
+    assert!(conditions
+        .iter()
+        .any(|c| c["type"] == "BuildFailed" && c["reason"] == "ValuesFilesError"));
+    assert_eq!(stalled["status"]["artifact"]["revision"], json!(version));
+
+    // A version the repository does not have.
+    let mut spec = chart["spec"].clone();
+    spec["version"] = json!("9.*");
+    apply(
+        &charts_api,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"}, "spec": spec,
+        }),
+    )
+    .await;
+    let missing = until_ready(&charts_api, "podinfo", "False", "InvalidChartReference").await;
+    assert_eq!(
+        ready(&missing).expect("ready").2,
+        "invalid chart reference: failed to get chart version for remote reference: no 'podinfo' chart with version matching '9.*' found"
+    );
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_go_to_the_repository_and_nowhere_else() {
+    let (server, client) = flux_cluster(Config::default(), &["flux-system"]).await;
+    // The index is behind basic auth; its chart lives on another host:port.
+    let elsewhere_dir = tempfile::tempdir().expect("dir");
+    let elsewhere = ChartServer::start(elsewhere_dir.path(), None);
+    package(
+        elsewhere_dir.path(),
+        &[(&podinfo(), "6.5.0")],
+        Some(&elsewhere.url()),
+    );
+    let private_dir = tempfile::tempdir().expect("dir");
+    std::fs::copy(
+        elsewhere_dir.path().join("index.yaml"),
+        private_dir.path().join("index.yaml"),
+    )
+    .expect("index");
+    let private = ChartServer::start(private_dir.path(), Some("flux:s3cr3t"));
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    let repos = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &resource("HelmRepository", "helmrepositories"),
+    );
+    let charts_api = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &resource("HelmChart", "helmcharts"),
+    );
+    let repository = |secret: bool| {
+        let mut spec = json!({"interval": "5m", "url": private.url()});
+        if secret {
+            spec["secretRef"] = json!({"name": "charts-auth"});
+        }
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "private", "namespace": "flux-system"}, "spec": spec,
+        })
+    };
+
+    // Without credentials: Helm's getter error, retried.
+    apply(&repos, repository(false)).await;
+    let refused = until_ready(&repos, "private", "False", "Failed").await;
+    assert_eq!(
+        ready(&refused).expect("ready").2,
+        format!(
+            "failed to fetch Helm repository index: failed to cache index to temporary file: failed to fetch {}/index.yaml : 401 Unauthorized",
+            private.url()
+        )
+    );
+
+    // A secret that names a missing Secret, then the Secret.
+    apply(&repos, repository(true)).await;
+    let missing = until_ready(&repos, "private", "False", "AuthenticationFailed").await;
+    assert_eq!(
+        ready(&missing).expect("ready").2,
+        "failed to get authentication secret 'flux-system/charts-auth': secrets \"charts-auth\" not found"
+    );
+    let secrets: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Secret"), "secrets"),
+    );
+    apply(
+        &secrets,
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "charts-auth", "namespace": "flux-system"},
+            "stringData": {"username": "flux", "password": "s3cr3t"},
+        }),
+    )
+    .await;
+    let (ok, _, err) = cli(
+        server.kubeconfig_path(),
+        &["reconcile", "source", "helm", "private"],
+    );
+    assert!(ok, "{err}");
+    until_ready(&repos, "private", "True", "Succeeded").await;
+
+    // The chart is pulled from the other host without the repository's credentials.
+    let chart = |pass: bool| {
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "spec": {
+                "chart": "podinfo", "interval": "5m",
+                "sourceRef": {"kind": "HelmRepository", "name": "private"},
+                "valuesFiles": if pass { json!(["values-prod.yaml"]) } else { json!(null) },
+            },
+        })
+    };
+    apply(&charts_api, chart(false)).await;
+    until_ready(&charts_api, "podinfo", "True", "ChartPullSucceeded").await;
+    let pulls: Vec<Value> = elsewhere
+        .requests()
+        .into_iter()
+        .filter(|r| r["path"] == "/podinfo-6.5.0.tgz")
+        .collect();
+    assert!(!pulls.is_empty());
+    assert!(
+        pulls.iter().all(|r| r["credentials"] == false),
+        "credentials leaked to another host: {pulls:?}"
+    );
+
+    // With passCredentials they go along (Flux's opt-in), on the next download.
+    let mut with_pass = repository(true);
+    with_pass["spec"]["passCredentials"] = json!(true);
+    apply(&repos, with_pass).await;
+    until_ready(&repos, "private", "True", "Succeeded").await;
+    apply(&charts_api, chart(true)).await;
+    until_ready(&charts_api, "podinfo", "True", "ChartPackageSucceeded").await;
+    let last = elsewhere
+        .requests()
+        .into_iter()
+        .rfind(|r| r["path"] == "/podinfo-6.5.0.tgz")
+        .expect("a pull");
+    assert_eq!(last["credentials"], json!(true));
+    drop(server);
+}
