@@ -7,6 +7,9 @@
 
 #[path = "common/replica.rs"]
 mod replica;
+#[path = "../src/source/testutil.rs"]
+#[allow(dead_code)]
+mod testutil;
 
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
@@ -121,6 +124,20 @@ impl Drop for ChartServer {
     }
 }
 
+/// Copies a chart directory of the corpus into a test repository's work tree.
+fn copy_chart(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("read chart") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+            copy_chart(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
 fn resource(kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", kind),
@@ -220,19 +237,35 @@ async fn charts_are_pulled_picked_and_packaged_as_flux_does() {
         &resource("HelmChart", "helmcharts"),
     );
 
-    // The guide's HelmRepository, pointed at the loopback repository.
-    apply(
-        &repos,
-        json!({
-            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-            "metadata": {"name": "podinfo", "namespace": "flux-system"},
-            "spec": {"interval": "5m", "url": format!("{}/", http.url())},
-        }),
-    )
-    .await;
-    let repo = until_ready(&repos, "podinfo", "True", "Succeeded").await;
+    // The guide's HelmRepository, created as a flux user creates it.
+    let url = format!("--url={}/", http.url());
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &[
+            "create",
+            "source",
+            "helm",
+            "podinfo",
+            &url,
+            "--interval",
+            "5m",
+        ],
+    );
+    assert!(ok, "{err}");
     let index = std::fs::read(charts.path().join("index.yaml")).expect("index");
     let revision = format!("sha256:{}", sha256(&index));
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        [
+            "✚ generating HelmRepository source",
+            "► applying HelmRepository source",
+            "✔ source created",
+            "◎ waiting for HelmRepository source reconciliation",
+            "✔ HelmRepository source reconciliation completed",
+            &format!("✔ fetched revision: {revision}"),
+        ]
+    );
+    let repo = until_ready(&repos, "podinfo", "True", "Succeeded").await;
     assert_eq!(repo["status"]["artifact"]["revision"], json!(revision));
     assert_eq!(
         ready(&repo).expect("ready").2,
@@ -270,6 +303,27 @@ async fn charts_are_pulled_picked_and_packaged_as_flux_does() {
     assert!(
         index_requests.iter().all(|r| r["agent"] == "Helm/4.2"),
         "{index_requests:?}"
+    );
+
+    let (ok, out, err) = cli(server.kubeconfig_path(), &["get", "sources", "helm"]);
+    assert!(ok, "{err}");
+    let row: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .expect("a row")
+        .split('\t')
+        .map(str::trim)
+        .collect();
+    let short = &revision[..15];
+    assert_eq!(
+        row,
+        [
+            "podinfo",
+            short,
+            "False",
+            "True",
+            &format!("stored artifact: revision '{short}'")
+        ]
     );
 
     // A HelmChart for `6.x`: the newest stable version, pulled as it is.
@@ -405,6 +459,32 @@ async fn charts_are_pulled_picked_and_packaged_as_flux_does() {
         ready(&missing).expect("ready").2,
         "invalid chart reference: failed to get chart version for remote reference: no 'podinfo' chart with version matching '9.*' found"
     );
+
+    // An archive changed on the server after it was indexed: its digest no longer
+    // matches the index's, and it is refused.
+    std::fs::copy(
+        charts.path().join("podinfo-6.5.0.tgz"),
+        charts.path().join("podinfo-6.6.0.tgz"),
+    )
+    .expect("swap the archive");
+    let mut spec = chart["spec"].clone();
+    spec["version"] = json!("6.6.0");
+    spec["valuesFiles"] = Value::Null;
+    apply(
+        &charts_api,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"}, "spec": spec,
+        }),
+    )
+    .await;
+    let tampered = until_ready(&charts_api, "podinfo", "False", "ChartPullError").await;
+    let message = ready(&tampered).expect("ready").2;
+    assert!(
+        message.starts_with("chart pull error: failed to download chart for remote reference: chart digest mismatch"),
+        "{message}"
+    );
+    assert_eq!(tampered["status"]["artifact"]["revision"], json!(version));
     drop(server);
 }
 
@@ -526,5 +606,142 @@ async fn credentials_go_to_the_repository_and_nowhere_else() {
         .rfind(|r| r["path"] == "/podinfo-6.5.0.tgz")
         .expect("a pull");
     assert_eq!(last["credentials"], json!(true));
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_from_git_are_packaged_with_their_dependencies() {
+    let (server, client) = flux_cluster(Config::default(), &["flux-system"]).await;
+    // kube-state-metrics in a chart repository; an umbrella chart in Git that depends
+    // on it and, by a relative path, on the podinfo chart next to it.
+    let repository_dir = tempfile::tempdir().expect("dir");
+    let ksm = repo_root().join("../shared/corpus/charts/kube-state-metrics");
+    package(repository_dir.path(), &[(&ksm, "8.4.0")], None);
+    let http = ChartServer::start(repository_dir.path(), None);
+    let git = testutil::TestRepo::new("charts");
+    std::fs::create_dir_all(git.work.join("charts/podinfo")).expect("mkdir");
+    copy_chart(&podinfo(), &git.work.join("charts/podinfo"));
+    git.write(
+        "charts/umbrella/Chart.yaml",
+        &format!(
+            "apiVersion: v2\nname: umbrella\nversion: 0.1.0\ndependencies:\n\
+             - name: podinfo\n  version: '>=6.0.0'\n  repository: file://../podinfo\n\
+             - name: kube-state-metrics\n  version: 8.x\n  repository: {}\n",
+            http.url()
+        ),
+    );
+    git.write(
+        "charts/umbrella/values.yaml",
+        "podinfo:\n  replicaCount: 1\n",
+    );
+    git.write(
+        "charts/umbrella/templates/info.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-info\ndata:\n  replicas: {{ .Values.podinfo.replicaCount | quote }}\n",
+    );
+    git.write("env/prod.yaml", "podinfo:\n  replicaCount: 3\n");
+    let commit = git.commit("charts");
+    let daemon = testutil::GitDaemon::start(git.base.path());
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    let git_api = Api::namespaced_with(client.clone(), "flux-system", &replica::git_resource());
+    let charts_api = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &resource("HelmChart", "helmcharts"),
+    );
+    apply(
+        &git_api,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "charts", "namespace": "flux-system"},
+            "spec": {"interval": "5m", "url": daemon.url("charts.git"), "ref": {"branch": "main"}},
+        }),
+    )
+    .await;
+    apply(
+        &charts_api,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+            "metadata": {"name": "umbrella", "namespace": "flux-system"},
+            "spec": {
+                "chart": "./charts/umbrella", "interval": "5m",
+                "sourceRef": {"kind": "GitRepository", "name": "charts"},
+                "valuesFiles": ["env/prod.yaml"], "reconcileStrategy": "Revision",
+            },
+        }),
+    )
+    .await;
+    let chart = until_ready(&charts_api, "umbrella", "True", "ChartPackageSucceeded").await;
+    let generation = chart["metadata"]["generation"]
+        .as_i64()
+        .expect("generation");
+    let version = format!("0.1.0+{}.{generation}", &commit[..12]);
+    assert_eq!(
+        ready(&chart).expect("ready").2,
+        format!("packaged 'umbrella' chart with version '{version}' and merged values files [env/prod.yaml]")
+    );
+    assert_eq!(chart["status"]["artifact"]["revision"], json!(version));
+    assert_eq!(
+        chart["status"]["observedSourceArtifactRevision"],
+        json!(format!("main@sha1:{commit}"))
+    );
+
+    // Helm renders our archive as it renders the chart whose dependencies Helm
+    // resolved itself (`helm dependency update`) and whose values.yaml is the merged
+    // values files (what Flux packages).
+    let packaged = download(chart["status"]["artifact"]["url"].as_str().expect("url")).await;
+    let work = tempfile::tempdir().expect("dir");
+    let archive = work.path().join("umbrella.tgz");
+    std::fs::write(&archive, &packaged).expect("write");
+    let theirs_dir = work.path().join("checkout");
+    copy_chart(&git.work, &{
+        std::fs::create_dir_all(&theirs_dir).expect("mkdir");
+        theirs_dir.clone()
+    });
+    let umbrella = theirs_dir.join("charts/umbrella");
+    let resolved = sdk("dependency_update.py", &json!({"chart": umbrella}));
+    assert!(resolved.get("error").is_none(), "{resolved}");
+    // Flux writes the merged values files over the chart's values.yaml.
+    std::fs::copy(
+        theirs_dir.join("env/prod.yaml"),
+        umbrella.join("values.yaml"),
+    )
+    .expect("values");
+    let ours = helm_manifest(&archive, &[]);
+    let theirs = helm_manifest(&umbrella, &[]);
+    // The chart's own version label differs by the build metadata Flux adds.
+    assert_eq!(
+        ours.replace(
+            &format!("umbrella-{}", version.replace('+', "_")),
+            "umbrella-0.1.0"
+        ),
+        theirs
+    );
+    assert!(
+        ours.contains("replicas: \"3\""),
+        "the values file reached the chart"
+    );
+    assert!(
+        ours.contains("kube-state-metrics"),
+        "the remote dependency is in"
+    );
+
+    // A path out of the source is refused before anything is read.
+    let mut spec = chart["spec"].clone();
+    spec["chart"] = json!("../outside");
+    apply(
+        &charts_api,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+            "metadata": {"name": "umbrella", "namespace": "flux-system"}, "spec": spec,
+        }),
+    )
+    .await;
+    let refused = until_ready(&charts_api, "umbrella", "False", "InvalidChartReference").await;
+    assert_eq!(
+        refused["status"]["artifact"]["revision"],
+        json!(version),
+        "the last chart stays"
+    );
     drop(server);
 }

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod apiserver;
+mod create;
 mod dev;
 pub mod flux;
 mod helm;
@@ -82,6 +83,13 @@ enum Command {
         #[command(subcommand)]
         command: kustomize::Command,
     },
+    /// Create or update a Flux resource from flags (or print it with --export).
+    Create {
+        #[command(subcommand)]
+        what: CreateCommand,
+        #[command(flatten)]
+        global: flux::GlobalArgs,
+    },
     /// Get the status of Flux resources.
     Get {
         #[command(subcommand)]
@@ -139,6 +147,21 @@ enum GetCommand {
         #[arg(long)]
         server: Option<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum CreateCommand {
+    /// Create a source.
+    Source {
+        #[command(subcommand)]
+        kind: CreateSourceKind,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CreateSourceKind {
+    /// A HelmRepository.
+    Helm(create::HelmRepositoryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -271,6 +294,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Create {
+            what:
+                CreateCommand::Source {
+                    kind: CreateSourceKind::Helm(args),
+                },
+            global,
+        } => block_on(create::source_helm(&global, &args)),
         Command::Get {
             what: GetCommand::Sources { kind },
             global,

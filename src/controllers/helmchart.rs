@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::actors::{ObjectKey, ReconcileContext, ReconcileOutcome, Reconciler};
 use crate::api::conditions::types::{BUILD_FAILED, FETCH_FAILED, STORAGE_OPERATION_FAILED};
 use crate::api::meta::Artifact;
-use crate::api::source_v1::{HelmChart, HelmChartStatus, HelmRepository};
+use crate::api::source_v1::{GitRepository, HelmChart, HelmChartStatus, HelmRepository};
 use crate::controllers::events::{EventRecorder, EventType};
 use crate::controllers::helmrepository::{self, repository_getter};
 use crate::controllers::source_status::{self, Failure};
@@ -98,6 +98,12 @@ fn build_error(kind: BuildErrorKind, message: impl std::fmt::Display) -> Failure
             BUILD_FAILED,
             true,
         ),
+        BuildErrorKind::Dependency => (
+            "DependencyBuildError",
+            "dependency build error",
+            BUILD_FAILED,
+            false,
+        ),
         BuildErrorKind::Package => (
             "ChartPackageError",
             "chart package error",
@@ -119,6 +125,7 @@ enum BuildErrorKind {
     Pull,
     Metadata,
     ValuesFiles,
+    Dependency,
     Package,
 }
 
@@ -172,6 +179,186 @@ pub fn merge_values_files(
     Ok((merged, used))
 }
 
+/// The downloaded chart against the index entry's `digest` (the sha256 Helm's
+/// `repo index` records). Flux does not check it; ferroflux does, so a chart
+/// changed on the server after indexing is refused. No digest, no check.
+fn verify_digest(expected: &str, bytes: &[u8]) -> Result<(), String> {
+    use sha2::Digest as _;
+    let expected = expected.trim();
+    if expected.is_empty() {
+        return Ok(());
+    }
+    let actual = crate::source::artifact::to_hex(&sha2::Sha256::digest(bytes));
+    let wanted = expected.strip_prefix("sha256:").unwrap_or(expected);
+    if wanted.eq_ignore_ascii_case(&actual) {
+        Ok(())
+    } else {
+        Err(format!(
+            "chart digest mismatch: the index says '{expected}', the download is 'sha256:{actual}'"
+        ))
+    }
+}
+
+/// Go's words for the common IO errors (`no such file or directory`).
+fn io_words(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// One declared dependency of a chart.
+#[derive(Debug, Clone, PartialEq)]
+struct Dependency {
+    name: String,
+    version: String,
+    repository: String,
+    alias: Option<String>,
+}
+
+/// The dependencies a chart wants: Chart.lock's when there is one, else those of
+/// Chart.yaml (or requirements.yaml for apiVersion v1 charts).
+fn declared_dependencies(
+    chart: &ferroflux_helm::chart::Chart,
+    files: &[(String, Vec<u8>)],
+) -> Vec<Dependency> {
+    use ferroflux_gotemplate::Value as V;
+    let from_yaml = |name: &str| {
+        files
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, bytes)| {
+                ferroflux_helm::yaml::unmarshal(&String::from_utf8_lossy(bytes)).ok()
+            })
+    };
+    let list_of = |document: &V| match document {
+        V::Map(map) => map.get("dependencies"),
+        _ => None,
+    };
+    let declared = from_yaml("Chart.lock")
+        .as_ref()
+        .and_then(list_of)
+        .or_else(|| list_of(&chart.metadata))
+        .or_else(|| from_yaml("requirements.yaml").as_ref().and_then(list_of));
+    let Some(V::List(items)) = declared else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let V::Map(map) = item else { return None };
+            let text = |key: &str| map.get(key).and_then(|v| v.as_str().map(str::to_owned));
+            Some(Dependency {
+                name: text("name")?,
+                version: text("version").unwrap_or_default(),
+                repository: text("repository").unwrap_or_default(),
+                alias: text("alias").filter(|a| !a.is_empty()),
+            })
+        })
+        .collect()
+}
+
+/// A dependency from the source itself (`repository: ""` is `charts/<name>`,
+/// `file://<path>` relative to the chart), packaged; it must stay inside the source
+/// and satisfy the version constraint.
+fn local_dependency(
+    dep: &Dependency,
+    root: &std::path::Path,
+    chart_path: &std::path::Path,
+) -> Result<(String, Vec<u8>), String> {
+    let relative_to_chart = match dep.repository.strip_prefix("file://") {
+        Some(path) => path.to_owned(),
+        None => format!("charts/{}", dep.name),
+    };
+    let chart_dir = chart_path.strip_prefix(root).unwrap_or(chart_path);
+    let joined = helmrepo::clean_path(&format!("{}/{relative_to_chart}", chart_dir.display()));
+    let not_found = || {
+        format!(
+            "no chart found at '{}' (reference '{}')",
+            joined, dep.repository
+        )
+    };
+    if joined.starts_with('/') || joined == ".." || joined.starts_with("../") {
+        return Err(not_found());
+    }
+    let path = root.join(&joined);
+    if !path.join("Chart.yaml").is_file() {
+        return Err(not_found());
+    }
+    let files = ferroflux_helm::chart::read_dir_files(&path)
+        .map_err(|e| format!("failed to load chart from '{joined}': {e}"))?;
+    let loaded = ferroflux_helm::chart::load_files(files.clone())
+        .map_err(|e| format!("failed to load chart from '{joined}': {e}"))?;
+    let constraint = if dep.version.is_empty() {
+        "*"
+    } else {
+        dep.version.as_str()
+    };
+    let constraint = ferroflux_gotemplate::semver::Constraints::parse(constraint)
+        .map_err(|e| format!("invalid version/constraint format '{}': {e}", dep.version))?;
+    let version = ferroflux_gotemplate::semver::Version::parse(&loaded.version()).map_err(|e| {
+        format!(
+            "invalid version/constraint format '{}': {e}",
+            loaded.version()
+        )
+    })?;
+    if !constraint.check(&version) {
+        return Err(format!(
+            "can't get a valid version for constraint '{}'",
+            dep.version
+        ));
+    }
+    let archive = ferroflux_helm::package::write_archive(&loaded.name(), &files)
+        .map_err(|e| format!("failed to package chart from '{joined}': {e}"))?;
+    Ok((loaded.version(), archive))
+}
+
+/// Values files of a chart from a Git or Bucket source: paths relative to the
+/// source's root (not the chart's), merged in order, later files winning.
+fn merge_file_values(
+    root: &std::path::Path,
+    files: &[String],
+    ignore_missing: bool,
+) -> Result<(BTreeMap<String, ferroflux_gotemplate::Value>, Vec<String>), Failure> {
+    let mut merged = BTreeMap::new();
+    let mut used = Vec::new();
+    for path in files {
+        let cleaned = helmrepo::clean_path(&format!("/{path}"));
+        let file = root.join(cleaned.trim_start_matches('/'));
+        let regular = std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file());
+        if !regular {
+            if ignore_missing && !file.exists() {
+                continue;
+            }
+            return Err(build_error(
+                BuildErrorKind::ValuesFiles,
+                format!("failed to merge chart values: no values file found at path '{cleaned}' (reference '{path}')"),
+            ));
+        }
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            build_error(
+                BuildErrorKind::ValuesFiles,
+                format!(
+                    "failed to merge chart values: could not read values from file '{path}': {e}"
+                ),
+            )
+        })?;
+        let values = ferroflux_helm::package::read_values(&text).map_err(|e| {
+            build_error(
+                BuildErrorKind::ValuesFiles,
+                format!(
+                    "failed to merge chart values: unmarshaling values from '{path}' failed: {e}"
+                ),
+            )
+        })?;
+        merged =
+            ferroflux_helm::package::merge_maps(&merged, &ferroflux_gotemplate::Value::map(values));
+        used.push(path.clone());
+    }
+    Ok((merged, used))
+}
+
 /// Flux's heuristic: a pull error that reads like refused credentials.
 fn looks_like_auth(message: &str) -> bool {
     let lower = message.to_lowercase();
@@ -184,6 +371,13 @@ fn looks_like_auth(message: &str) -> bool {
     ]
     .iter()
     .any(|needle| lower.contains(needle))
+}
+
+/// Where a chart comes from.
+enum Source {
+    Repository(Box<HelmRepository>, Artifact),
+    /// A GitRepository's (or Bucket's) tarball with the chart at `spec.chart`.
+    Tarball(Artifact),
 }
 
 /// A stored chart and how it was made.
@@ -208,29 +402,9 @@ impl HelmChartReconciler {
                 format!("failed to get chart version for remote reference: {e}"),
             )
         };
-        let local = crate::source::is_plain_relative(std::path::Path::new(&artifact.path))
-            .then(|| self.store.root().join(&artifact.path));
-        let bytes = match local {
-            Some(path) if path.is_file() => tokio::fs::read(&path)
-                .await
-                .map_err(|e| pull_error(e.to_string()))?,
-            _ => {
-                let response = self
-                    .http
-                    .get(&artifact.url)
-                    .send()
-                    .await
-                    .and_then(|r| r.error_for_status())
-                    .map_err(|e| {
-                        pull_error(format!("failed to download the repository index: {e}"))
-                    })?;
-                response
-                    .bytes()
-                    .await
-                    .map_err(|e| pull_error(e.to_string()))?
-                    .to_vec()
-            }
-        };
+        let bytes = source_status::read_artifact(&self.store, &self.http, artifact)
+            .await
+            .map_err(pull_error)?;
         let index = tokio::task::spawn_blocking(move || ferroflux_helm::repo::load_index(&bytes))
             .await
             .map_err(|e| pull_error(e.to_string()))?
@@ -279,33 +453,15 @@ impl HelmChartReconciler {
             helmrepo::with_metadata(&version.version, &generation.to_string())
                 .map_err(|e| build_error(BuildErrorKind::Metadata, e))?
         };
-        let status = chart.status.clone().unwrap_or_default();
         let name = version.name.to_string();
-
-        // The stored chart is this version and nothing in the spec changed: no download.
-        let force = chart.metadata.generation != status.observed_generation;
-        if let Some(current) = status.artifact.as_ref().filter(|a| {
-            !force
-                && a.revision == result_version
-                && status.observed_chart_name.as_deref() == Some(name.as_str())
-        }) {
-            if let Some(artifact) = source_status::still_stored(&self.store, current) {
-                let build = Build {
-                    name,
-                    version: result_version,
-                    packaged: !values_files.is_empty(),
-                    values_files: status
-                        .observed_values_files
-                        .clone()
-                        .unwrap_or_else(|| values_files.to_vec()),
-                };
-                let url = self.link(key, &artifact)?;
-                return Ok(Stored {
-                    build,
-                    artifact,
-                    url,
-                });
-            }
+        let expected = Build {
+            name: name.clone(),
+            version: result_version.clone(),
+            packaged: !values_files.is_empty(),
+            values_files: values_files.to_vec(),
+        };
+        if let Some(stored) = self.cached(chart, key, expected) {
+            return stored;
         }
 
         let chart_url = version.urls.first().ok_or_else(|| {
@@ -332,6 +488,7 @@ impl HelmChartReconciler {
                 ),
                 other => download_error(other.to_string()),
             })?;
+        verify_digest(&version.digest, &bytes).map_err(download_error)?;
 
         let ignore_missing = chart.spec.ignore_missing_values_files == Some(true);
         let values_files = values_files.to_vec();
@@ -373,6 +530,305 @@ impl HelmChartReconciler {
         .await
         .map_err(|e| build_error(BuildErrorKind::Package, e))??;
 
+        self.store_chart(key, build, &archive)
+    }
+
+    /// The chart at `spec.chart` in a GitRepository's artifact: packaged (a chart
+    /// directory always is, with its missing dependencies added), or a `.tgz` there
+    /// stored as it is when nothing changes it.
+    async fn build_from_tarball(
+        &self,
+        chart: &HelmChart,
+        artifact: &Artifact,
+        key: &ObjectKey,
+    ) -> Result<Stored, Failure> {
+        let reference = chart.spec.chart.as_str();
+        if reference.is_empty() {
+            return Err(build_error(
+                BuildErrorKind::Reference,
+                "no path set for local chart reference",
+            ));
+        }
+        let relative = helmrepo::clean_path(reference);
+        if relative.starts_with('/') {
+            return Err(build_error(
+                BuildErrorKind::Reference,
+                "local chart reference path is expected to be relative",
+            ));
+        }
+        if relative == ".." || relative.starts_with("../") {
+            return Err(build_error(
+                BuildErrorKind::Reference,
+                format!("local chart reference path '{reference}' leaves the source"),
+            ));
+        }
+        let tarball = source_status::read_artifact(&self.store, &self.http, artifact)
+            .await
+            .map_err(|e| {
+                Failure::retry(
+                    FETCH_FAILED,
+                    "ReadOperationFailed",
+                    format!("failed to open source artifact: {e}"),
+                )
+            })?;
+        let workdir = tokio::task::spawn_blocking(move || {
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            crate::source::artifact::extract_tar_gz(tarball.as_slice(), dir.path())
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(dir)
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .map_err(|e| {
+            Failure::retry(FETCH_FAILED, "Failed", format!("artifact untar error: {e}"))
+        })?;
+        let root = workdir.path().to_path_buf();
+        let chart_path = root.join(&relative);
+        let is_dir = chart_path.is_dir();
+        let meta = std::fs::symlink_metadata(&chart_path).map_err(|e| {
+            build_error(
+                BuildErrorKind::Reference,
+                format!("stat {}: {}", chart_path.display(), io_words(&e)),
+            )
+        })?;
+        if meta.file_type().is_symlink() {
+            return Err(build_error(
+                BuildErrorKind::Reference,
+                format!("local chart reference path '{reference}' is a symlink"),
+            ));
+        }
+        // A chart directory is read file by file; a packaged chart stays as it is
+        // unless something changes it.
+        let (files, archive) = if is_dir {
+            let files = ferroflux_helm::chart::read_dir_files(&chart_path).map_err(|e| {
+                build_error(
+                    BuildErrorKind::Reference,
+                    format!("cannot load 'Chart.yaml': {e}"),
+                )
+            })?;
+            (files, None)
+        } else {
+            let bytes = std::fs::read(&chart_path)
+                .map_err(|e| build_error(BuildErrorKind::Reference, e))?;
+            let files = ferroflux_helm::chart::read_archive(&bytes).map_err(|e| {
+                build_error(
+                    BuildErrorKind::Reference,
+                    format!("cannot load 'Chart.yaml': {e}"),
+                )
+            })?;
+            (files, Some(bytes))
+        };
+        let loaded = ferroflux_helm::chart::load_files(files.clone()).map_err(|e| {
+            build_error(
+                BuildErrorKind::Reference,
+                format!("cannot load 'Chart.yaml': {e}"),
+            )
+        })?;
+
+        let values_files = helmrepo::effective_values_files(
+            chart.spec.values_files.as_deref().unwrap_or_default(),
+        )
+        .to_vec();
+        let strategy_revision = (chart.spec.reconcile_strategy.as_deref() == Some("Revision"))
+            .then_some(artifact.revision.as_str());
+        let metadata = helmrepo::local_version_metadata(
+            strategy_revision,
+            !values_files.is_empty(),
+            chart.metadata.generation.unwrap_or_default(),
+        );
+        let version = if metadata.is_empty() {
+            loaded.version()
+        } else {
+            helmrepo::with_metadata(&loaded.version(), &metadata)
+                .map_err(|e| build_error(BuildErrorKind::Metadata, e))?
+        };
+        let packaged = is_dir || !metadata.is_empty() || !values_files.is_empty();
+        let expected = Build {
+            name: loaded.name(),
+            version,
+            packaged,
+            values_files: values_files.clone(),
+        };
+        if let Some(stored) = self.cached(chart, key, expected.clone()) {
+            return stored;
+        }
+        if let (false, Some(archive)) = (packaged, &archive) {
+            return self.store_chart(key, expected, archive);
+        }
+        let ignore_missing = chart.spec.ignore_missing_values_files == Some(true);
+        let (values, used) = merge_file_values(&root, &values_files, ignore_missing)?;
+        let mut files = files;
+        if is_dir {
+            let added = self
+                .missing_dependencies(&loaded, &files, &root, &chart_path, &key.namespace)
+                .await?;
+            files.extend(added);
+        }
+        let values = (!values_files.is_empty()).then_some(values);
+        let build = Build {
+            values_files: used,
+            ..expected
+        };
+        let version = build.version.clone();
+        let archive = tokio::task::spawn_blocking(move || {
+            ferroflux_helm::package::package_files(files, &version, values.as_ref())
+        })
+        .await
+        .map_err(|e| build_error(BuildErrorKind::Package, e))?
+        .map_err(|e| build_error(BuildErrorKind::Package, e))?;
+        drop(workdir);
+        self.store_chart(key, build, &archive)
+    }
+
+    /// The dependencies a chart directory declares (Chart.lock's, else Chart.yaml's or
+    /// requirements.yaml's) but does not vendor under `charts/`, fetched as Flux's
+    /// dependency manager does: local ones from the source, remote ones from the
+    /// HelmRepository of the namespace with that URL (its credentials and stored
+    /// index), else from the URL without credentials. Each becomes
+    /// `charts/<name>-<version>.tgz`.
+    async fn missing_dependencies(
+        &self,
+        loaded: &ferroflux_helm::chart::Chart,
+        files: &[(String, Vec<u8>)],
+        root: &std::path::Path,
+        chart_path: &std::path::Path,
+        namespace: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, Failure> {
+        let wanted = declared_dependencies(loaded, files);
+        if wanted.len() == loaded.dependencies.len() {
+            return Ok(Vec::new());
+        }
+        let existing: Vec<String> = loaded.dependencies.iter().map(|d| d.name()).collect();
+        let mut added = Vec::new();
+        for dep in wanted.iter().filter(|d| {
+            !existing.contains(&d.name) && !d.alias.as_ref().is_some_and(|a| existing.contains(a))
+        }) {
+            let dependency_error = |local: bool, e: String| {
+                let which = if local { "local" } else { "remote" };
+                build_error(
+                    BuildErrorKind::Dependency,
+                    format!("failed to add {which} dependency '{}': {e}", dep.name),
+                )
+            };
+            let (version, archive) = if dep.repository.is_empty()
+                || dep.repository.starts_with("file://")
+            {
+                local_dependency(dep, root, chart_path).map_err(|e| dependency_error(true, e))?
+            } else {
+                self.remote_dependency(dep, namespace)
+                    .await
+                    .map_err(|e| dependency_error(false, e))?
+            };
+            added.push((format!("charts/{}-{version}.tgz", dep.name), archive));
+        }
+        Ok(added)
+    }
+
+    /// A dependency from a chart repository: its version picked and downloaded.
+    async fn remote_dependency(
+        &self,
+        dep: &Dependency,
+        namespace: &str,
+    ) -> Result<(String, Vec<u8>), String> {
+        if let Some(alias) = dep.repository.strip_prefix('@') {
+            return Err(format!(
+                "aliased repository dependency is not supported: @{alias}"
+            ));
+        }
+        if !(dep.repository.starts_with("http://") || dep.repository.starts_with("https://")) {
+            return Err(format!(
+                "invalid dependency repository URL: {}",
+                dep.repository
+            ));
+        }
+        let url = helmrepo::normalize_url(&dep.repository)?;
+        let repositories: Api<HelmRepository> = Api::namespaced(self.client.clone(), namespace);
+        let listed = repositories
+            .list(&Default::default())
+            .await
+            .map_err(|e| format!("failed to get chart repository for URL '{url}': {e}"))?;
+        let known = listed.items.into_iter().find(|r| {
+            !helmrepository::is_oci(r)
+                && helmrepo::normalize_url(&r.spec.url).ok().as_deref() == Some(url.as_str())
+        });
+        let repo_failure = |f: Failure| {
+            format!(
+                "failed to get chart repository for URL '{url}': {}",
+                f.message
+            )
+        };
+        let (getter, index) = match known {
+            Some(repo) => {
+                let getter = repository_getter(&self.client, &repo, namespace)
+                    .await
+                    .map_err(repo_failure)?;
+                let artifact = repo.status.and_then(|s| s.artifact).ok_or_else(|| {
+                    format!("failed to get chart repository for URL '{url}': no artifact available")
+                })?;
+                let index = self.index(&artifact).await.map_err(repo_failure)?;
+                (getter, index)
+            }
+            None => {
+                let getter = crate::source::http::HttpGetter::new(
+                    &url,
+                    crate::source::http::HttpOptions {
+                        auth: None,
+                        tls: Default::default(),
+                        timeout: std::time::Duration::from_secs(60),
+                        pass_credentials: false,
+                    },
+                )
+                .map_err(|e| e.to_string())?;
+                let index_url = helmrepo::index_url(&url)?;
+                let raw = getter
+                    .get(&index_url, "index", helmrepo::MAX_INDEX_SIZE)
+                    .await
+                    .map_err(|e| format!("failed to get chart repository for URL '{url}': {e}"))?;
+                let index = ferroflux_helm::repo::load_index(&raw)
+                    .map_err(|e| format!("failed to get chart repository for URL '{url}': {e}"))?;
+                (getter, Arc::new(index))
+            }
+        };
+        let version =
+            helmrepo::pick_chart_version(&index, &dep.name, &dep.version).map_err(|e| {
+                format!(
+                    "failed to get chart '{}' version '{}' from '{}': {e}",
+                    dep.name, dep.version, dep.repository
+                )
+            })?;
+        let download_failed = |e: String| {
+            format!(
+                "chart download of version '{}' failed: {e}",
+                version.version
+            )
+        };
+        let chart_url = version.urls.first().ok_or_else(|| {
+            download_failed(format!("chart '{}' has no downloadable URLs", dep.name))
+        })?;
+        let resolved = ferroflux_helm::repo::resolve_reference_url(&url, chart_url)
+            .map_err(|e| download_failed(e.to_string()))?;
+        let bytes = getter
+            .get(&resolved, "chart", MAX_CHART_SIZE)
+            .await
+            .map_err(|e| download_failed(e.to_string()))?;
+        verify_digest(&version.digest, &bytes).map_err(download_failed)?;
+        ferroflux_helm::chart::load_archive(&bytes).map_err(|e| {
+            format!(
+                "failed to load downloaded archive of version '{}': {e}",
+                version.version
+            )
+        })?;
+        Ok((version.version.to_string(), bytes))
+    }
+
+    /// Stores a built chart as `<name>-<version>.tgz` and points `latest.tar.gz` at it.
+    fn store_chart(
+        &self,
+        key: &ObjectKey,
+        build: Build,
+        archive: &[u8],
+    ) -> Result<Stored, Failure> {
         let file_name = format!("{}-{}.tgz", build.name, build.version);
         let artifact = self
             .store
@@ -382,7 +838,7 @@ impl HelmChartReconciler {
                 &key.name,
                 &build.version,
                 ArtifactFileName::Fixed(&file_name),
-                &archive,
+                archive,
             )
             .map_err(|e| {
                 Failure::retry(
@@ -407,6 +863,34 @@ impl HelmChartReconciler {
         })
     }
 
+    /// The stored chart, when it is the chart `build` describes and nothing in the spec
+    /// changed since it was made (Flux's cache shortcut: no download, no packaging).
+    fn cached(
+        &self,
+        chart: &HelmChart,
+        key: &ObjectKey,
+        mut build: Build,
+    ) -> Option<Result<Stored, Failure>> {
+        let status = chart.status.as_ref()?;
+        let force = chart.metadata.generation != status.observed_generation;
+        let current = status.artifact.as_ref()?;
+        if force
+            || current.revision != build.version
+            || status.observed_chart_name.as_deref() != Some(build.name.as_str())
+        {
+            return None;
+        }
+        let artifact = source_status::still_stored(&self.store, current)?;
+        if let Some(observed) = &status.observed_values_files {
+            build.values_files.clone_from(observed);
+        }
+        Some(self.link(key, &artifact).map(|url| Stored {
+            build,
+            artifact,
+            url,
+        }))
+    }
+
     fn link(
         &self,
         key: &ObjectKey,
@@ -423,32 +907,10 @@ impl HelmChartReconciler {
             })
     }
 
-    /// The HelmRepository and its artifact, or why the chart cannot be built yet.
-    async fn source(
-        &self,
-        chart: &HelmChart,
-        namespace: &str,
-    ) -> Result<(HelmRepository, Artifact), Failure> {
+    /// The chart's source and its artifact, or why the chart cannot be built yet.
+    async fn source(&self, chart: &HelmChart, namespace: &str) -> Result<Source, Failure> {
         let source = &chart.spec.source_ref;
-        match source.kind.as_str() {
-            "HelmRepository" => {}
-            "GitRepository" | "Bucket" => {
-                return Err(Failure::retry(
-                    FETCH_FAILED,
-                    "SourceUnavailable",
-                    format!("charts from a {} source are not supported yet", source.kind),
-                ))
-            }
-            other => {
-                return Err(Failure::stalled(
-                    FETCH_FAILED,
-                    "SourceUnavailable",
-                    format!("failed to get source: unsupported source kind '{other}', must be one of: [HelmRepository GitRepository Bucket]"),
-                ))
-            }
-        }
-        let api: Api<HelmRepository> = Api::namespaced(self.client.clone(), namespace);
-        let repo = api.get(&source.name).await.map_err(|e| {
+        let not_found = |e: kube::Error| {
             let e = match e {
                 kube::Error::Api(status) => status.message,
                 other => other.to_string(),
@@ -458,32 +920,58 @@ impl HelmChartReconciler {
                 "SourceUnavailable",
                 format!("failed to get source: {e}"),
             )
-        })?;
-        if helmrepository::is_oci(&repo) {
-            return Err(Failure::retry(
+        };
+        let no_artifact = || {
+            Failure::retry(
+                FETCH_FAILED,
+                "NoSourceArtifact",
+                format!(
+                    "no artifact available for {} source '{}'",
+                    source.kind, source.name
+                ),
+            )
+        };
+        match source.kind.as_str() {
+            "HelmRepository" => {
+                let api: Api<HelmRepository> = Api::namespaced(self.client.clone(), namespace);
+                let repo = api.get(&source.name).await.map_err(not_found)?;
+                if helmrepository::is_oci(&repo) {
+                    return Err(Failure::retry(
+                        FETCH_FAILED,
+                        "SourceUnavailable",
+                        format!(
+                            "charts from the OCI HelmRepository '{}' are not supported yet",
+                            source.name
+                        ),
+                    ));
+                }
+                let artifact = repo
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.artifact.clone())
+                    .ok_or_else(no_artifact)?;
+                Ok(Source::Repository(Box::new(repo), artifact))
+            }
+            "GitRepository" => {
+                let api: Api<GitRepository> = Api::namespaced(self.client.clone(), namespace);
+                let repo = api.get(&source.name).await.map_err(not_found)?;
+                let artifact = repo
+                    .status
+                    .and_then(|s| s.artifact)
+                    .ok_or_else(no_artifact)?;
+                Ok(Source::Tarball(artifact))
+            }
+            "Bucket" => Err(Failure::retry(
                 FETCH_FAILED,
                 "SourceUnavailable",
-                format!(
-                    "charts from the OCI HelmRepository '{}' are not supported yet",
-                    source.name
-                ),
-            ));
+                "charts from a Bucket source are not supported yet",
+            )),
+            other => Err(Failure::stalled(
+                FETCH_FAILED,
+                "SourceUnavailable",
+                format!("failed to get source: unsupported source kind '{other}', must be one of: [HelmRepository GitRepository Bucket]"),
+            )),
         }
-        let artifact = repo
-            .status
-            .as_ref()
-            .and_then(|s| s.artifact.clone())
-            .ok_or_else(|| {
-                Failure::retry(
-                    FETCH_FAILED,
-                    "NoSourceArtifact",
-                    format!(
-                        "no artifact available for HelmRepository source '{}'",
-                        source.name
-                    ),
-                )
-            })?;
-        Ok((repo, artifact))
     }
 
     async fn write_status(
@@ -548,7 +1036,11 @@ impl Reconciler for HelmChartReconciler {
         let was_failing = source_status::was_failing(&conds);
 
         let result = match self.source(&chart, &key.namespace).await {
-            Ok((repo, repo_artifact)) => {
+            Ok(Source::Tarball(artifact)) => {
+                status.observed_source_artifact_revision = Some(artifact.revision.clone());
+                self.build_from_tarball(&chart, &artifact, &key).await
+            }
+            Ok(Source::Repository(repo, repo_artifact)) => {
                 status.observed_source_artifact_revision = Some(repo_artifact.revision.clone());
                 self.build_from_repository(&chart, &repo, &repo_artifact, &key)
                     .await
@@ -571,6 +1063,7 @@ impl Reconciler for HelmChartReconciler {
             }
             Err(failure) => Err(failure),
         };
+        let mut publish = false;
         let (outcome, event) = match result {
             Err(failure) => {
                 // The condition of an error that is not a build error reads "Unknown".
@@ -596,9 +1089,8 @@ impl Reconciler for HelmChartReconciler {
                 let moved = before.artifact.as_ref().map(|a| &a.url) != Some(&artifact.url);
                 let event =
                     (changed || was_failing).then_some((EventType::Normal, reason, summary));
-                if changed || moved {
-                    ctx.publish_artifact_changed();
-                }
+                // Told once the status names the new artifact, never before.
+                publish = changed || moved;
                 status.artifact = Some(artifact);
                 status.url = Some(stored.url);
                 status.observed_chart_name = Some(stored.build.name.clone());
@@ -619,6 +1111,9 @@ impl Reconciler for HelmChartReconciler {
             if let Err(e) = self.write_status(&key, &status).await {
                 return ReconcileOutcome::Transient(e);
             }
+        }
+        if publish {
+            ctx.publish_artifact_changed();
         }
         if let Some((kind, reason, message)) = event {
             self.events.record(object, kind, reason, &message).await;
@@ -705,6 +1200,19 @@ mod tests {
         );
         let (_, used) = merge_values_files(&chart, &files, true).expect("ignored");
         assert_eq!(used, vec!["values.yaml".to_owned()]);
+    }
+
+    #[test]
+    fn downloads_must_match_the_index_digest() {
+        let digest = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+        assert!(verify_digest(digest, b"hello").is_ok());
+        assert!(verify_digest(&format!("sha256:{digest}"), b"hello").is_ok());
+        assert!(verify_digest("", b"anything").is_ok());
+        let err = verify_digest(digest, b"changed").unwrap_err();
+        assert!(
+            err.starts_with("chart digest mismatch: the index says '2cf24dba"),
+            "{err}"
+        );
     }
 
     #[test]

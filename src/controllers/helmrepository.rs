@@ -375,6 +375,7 @@ impl Reconciler for HelmRepositoryReconciler {
         let result = self
             .fetch_and_store(&repo, &key, before.artifact.as_ref())
             .await;
+        let mut publish = false;
         let (outcome, event) = match result {
             Err(failure) => {
                 source_status::record_failure(&mut conds, &failure, generation);
@@ -402,9 +403,8 @@ impl Reconciler for HelmRepositoryReconciler {
                 } else {
                     None
                 };
-                if changed || moved {
-                    ctx.publish_artifact_changed();
-                }
+                // Told once the status names the new artifact, never before.
+                publish = changed || moved;
                 status.artifact = Some(artifact);
                 status.url = Some(stored.url);
                 status.observed_generation = generation;
@@ -423,6 +423,9 @@ impl Reconciler for HelmRepositoryReconciler {
             if let Err(e) = self.write_status(&key, &value).await {
                 return ReconcileOutcome::Transient(e);
             }
+        }
+        if publish {
+            ctx.publish_artifact_changed();
         }
         if let Some((kind, reason, message)) = event {
             self.events.record(object, kind, reason, &message).await;

@@ -178,6 +178,47 @@ pub fn still_stored(
     })
 }
 
+/// The bytes of another object's artifact: from this replica's store when it has
+/// the file, else downloaded from the replica that serves it; checked against the
+/// status digest either way.
+pub async fn read_artifact(
+    store: &ArtifactStore,
+    http: &reqwest::Client,
+    artifact: &Artifact,
+) -> Result<Vec<u8>, String> {
+    use sha2::Digest as _;
+    let local = crate::source::is_plain_relative(std::path::Path::new(&artifact.path))
+        .then(|| store.root().join(&artifact.path));
+    let from_disk = match &local {
+        Some(path) => tokio::fs::read(path).await.ok(),
+        None => None,
+    };
+    let bytes = match from_disk {
+        Some(bytes) => bytes,
+        None => {
+            let failed = |e: reqwest::Error| format!("failed to download artifact: {e}");
+            let response = http
+                .get(&artifact.url)
+                .send()
+                .await
+                .and_then(|r| r.error_for_status())
+                .map_err(failed)?;
+            response.bytes().await.map_err(failed)?.to_vec()
+        }
+    };
+    let digest = format!(
+        "sha256:{}",
+        crate::source::artifact::to_hex(&sha2::Sha256::digest(&bytes))
+    );
+    if digest != artifact.digest {
+        return Err(format!(
+            "failed to verify artifact: computed digest {digest} does not match {}",
+            artifact.digest
+        ));
+    }
+    Ok(bytes)
+}
+
 /// A deleted object's artifacts go with it.
 pub fn remove_artifacts(store: &ArtifactStore, key: &ObjectKey) -> ReconcileOutcome {
     match store.remove_object(&key.kind, &key.namespace, &key.name) {

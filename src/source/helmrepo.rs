@@ -161,6 +161,33 @@ pub fn with_metadata(version: &str, metadata: &str) -> Result<String, String> {
     Ok(text)
 }
 
+/// The build metadata `reconcileStrategy: Revision` gives a chart from a Git or
+/// Bucket source: the hash of the source revision (`main@sha1:<hex>` → `<hex>`),
+/// its first 12 characters.
+pub fn revision_metadata(revision: &str) -> String {
+    let hash = revision.rsplit('@').next().unwrap_or(revision);
+    let hex = hash.split_once(':').map_or(hash, |(_, hex)| hex);
+    hex.chars().take(12).collect()
+}
+
+/// The build metadata of a chart from a Git or Bucket source: the revision's hash
+/// with `reconcileStrategy: Revision`, then `.<generation>` when values files are
+/// merged (Flux's `6.0.3+4e5cbb7b97d0.3`, `6.0.3+3`).
+pub fn local_version_metadata(
+    revision: Option<&str>,
+    values_files: bool,
+    generation: i64,
+) -> String {
+    let mut metadata = revision.map(revision_metadata).unwrap_or_default();
+    if values_files {
+        if !metadata.is_empty() {
+            metadata.push('.');
+        }
+        metadata.push_str(&generation.to_string());
+    }
+    metadata
+}
+
 /// Flux's chart name rule for a chart in a repository.
 pub fn check_chart_name(name: &str) -> Result<(), String> {
     if name.is_empty() {
@@ -313,6 +340,19 @@ entries:
         assert_eq!(with_metadata("6.0.3", "1").unwrap(), "6.0.3+1");
         assert_eq!(with_metadata("v6.0.3-rc.1+x", "2").unwrap(), "6.0.3-rc.1+2");
         assert!(with_metadata("six", "1").is_err());
+    }
+
+    #[test]
+    fn local_charts_take_the_revision_and_generation_as_metadata() {
+        let revision = "main@sha1:4e5cbb7b97d00a8bd2ad8ec1e4e0c6e0ff3b1c2d";
+        assert_eq!(revision_metadata(revision), "4e5cbb7b97d0");
+        assert_eq!(revision_metadata("sha256:0123456789abcdef"), "0123456789ab");
+        assert_eq!(
+            local_version_metadata(Some(revision), true, 3),
+            "4e5cbb7b97d0.3"
+        );
+        assert_eq!(local_version_metadata(None, true, 3), "3");
+        assert_eq!(local_version_metadata(None, false, 3), "");
     }
 
     #[test]

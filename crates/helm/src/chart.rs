@@ -89,6 +89,12 @@ pub const MAX_DECOMPRESSED_FILE_SIZE: u64 = 5 * 1024 * 1024;
 /// Loads the chart in `dir` (its `.helmignore` applies to every file, subcharts'
 /// included, as in Helm).
 pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
+    from_files(read_dir_files(dir)?)
+}
+
+/// The files of the chart in `dir` that `.helmignore` keeps, by path within the
+/// chart, sorted; symlinks are not followed.
+pub fn read_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, ChartError> {
     let ignore = match std::fs::read_to_string(dir.join(".helmignore")) {
         Ok(text) => Ignore::parse(&text),
         Err(_) => Ignore::default(),
@@ -101,7 +107,7 @@ pub fn load_dir(dir: &Path) -> Result<Chart, ChartError> {
         let bytes = std::fs::read(&path).map_err(io(&path))?;
         files.push((relative, bytes));
     }
-    from_files(files)
+    Ok(files)
 }
 
 fn invalid(message: impl Into<String>) -> ChartError {
@@ -205,6 +211,12 @@ pub(crate) fn clean(path: &str) -> String {
     } else {
         parts.join("/")
     }
+}
+
+/// A chart from its files, by path within the chart (what [`read_dir_files`] and
+/// [`read_archive`] return).
+pub fn load_files(files: Vec<(String, Vec<u8>)>) -> Result<Chart, ChartError> {
+    from_files(files)
 }
 
 /// A chart from its files (Helm's LoadFiles): subcharts are the directories and

@@ -66,7 +66,16 @@ pub fn repackage(
     version: &str,
     values: Option<&BTreeMap<String, Value>>,
 ) -> Result<Vec<u8>, PackageError> {
-    let mut files = chart::read_archive(archive)?;
+    package_files(chart::read_archive(archive)?, version, values)
+}
+
+/// The chart made of `files` (paths within the chart) packaged with Chart.yaml's
+/// version set to `version` and, when given, values.yaml replaced by `values`.
+pub fn package_files(
+    mut files: Vec<(String, Vec<u8>)>,
+    version: &str,
+    values: Option<&BTreeMap<String, Value>>,
+) -> Result<Vec<u8>, PackageError> {
     let chart_yaml = files
         .iter_mut()
         .find(|(name, _)| name == "Chart.yaml")
