@@ -11,7 +11,9 @@ log() { printf '\n=== %s\n' "$*"; }
 
 log "system packages"
 missing=()
-for tool in git kubectl python3 openssl; do
+# docker-registry is the OCI registry the Helm source tests push charts to; htpasswd
+# (apache2-utils) makes its users.
+for tool in git kubectl python3 openssl docker-registry htpasswd; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -20,7 +22,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
   fi
   apt-get update -qq
-  apt-get install -y -qq git python3 python3-venv openssl >/dev/null
+  apt-get install -y -qq git python3 python3-venv openssl docker-registry apache2-utils >/dev/null
 fi
 for v in 1.27 1.33; do
   test -x "/usr/lib/google-cloud-sdk/bin/kubectl.$v" || { echo "kubectl $v missing under /usr/lib/google-cloud-sdk/bin" >&2; exit 1; }

@@ -138,6 +138,60 @@ fn copy_chart(from: &Path, to: &Path) {
     }
 }
 
+/// Debian's docker-registry on a loopback port, behind htpasswd basic auth.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(username: &str, password: &str) -> Self {
+        let dir = tempfile::tempdir().expect("dir");
+        let htpasswd = Command::new("htpasswd")
+            .args(["-Bbn", username, password])
+            .output()
+            .expect("htpasswd (apache2-utils) is installed by scripts/test.sh");
+        assert!(htpasswd.status.success());
+        std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).expect("htpasswd");
+        let port = testutil::free_port();
+        let config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n\
+             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: charts\n    path: {root}/htpasswd\n",
+            root = dir.path().display()
+        );
+        std::fs::write(dir.path().join("config.yml"), config).expect("config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry is installed by scripts/test.sh");
+        testutil::wait_for(
+            "the registry answers",
+            std::time::Duration::from_secs(20),
+            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        );
+        Registry {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn resource(kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", kind),
@@ -741,6 +795,147 @@ async fn charts_from_git_are_packaged_with_their_dependencies() {
     assert_eq!(
         refused["status"]["artifact"]["revision"],
         json!(version),
+        "the last chart stays"
+    );
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_are_pulled_from_an_oci_registry() {
+    let (server, client) = flux_cluster(Config::default(), &["flux-system"]).await;
+    let registry = Registry::start("flux", "s3cr3t");
+    let packaged_dir = tempfile::tempdir().expect("dir");
+    let archives = package(
+        packaged_dir.path(),
+        &[
+            (&podinfo(), "6.4.0"),
+            (&podinfo(), "6.5.0"),
+            (&podinfo(), "7.0.0-rc.1"),
+        ],
+        None,
+    );
+    let pushed = sdk(
+        "oci_push.py",
+        &json!({
+            "host": registry.host(), "username": "flux", "password": "s3cr3t",
+            "remote": format!("oci://{}/charts", registry.host()), "charts": archives,
+        }),
+    );
+    assert!(pushed.get("error").is_none(), "{pushed}");
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    let repos = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &resource("HelmRepository", "helmrepositories"),
+    );
+    let charts_api = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &resource("HelmChart", "helmcharts"),
+    );
+    let secrets: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", "Secret"), "secrets"),
+    );
+    let config = json!({"auths": {registry.host(): {"username": "flux", "password": "s3cr3t"}}});
+    apply(
+        &secrets,
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "registry", "namespace": "flux-system"},
+            "stringData": {".dockerconfigjson": config.to_string()},
+        }),
+    )
+    .await;
+    apply(
+        &repos,
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "ghcr", "namespace": "flux-system"},
+            "spec": {
+                "type": "oci", "insecure": true, "interval": "5m",
+                "url": format!("oci://{}/charts", registry.host()),
+                "secretRef": {"name": "registry"},
+            },
+        }),
+    )
+    .await;
+    let chart = |version: &str| {
+        json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmChart",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "spec": {
+                "chart": "podinfo", "version": version, "interval": "5m",
+                "sourceRef": {"kind": "HelmRepository", "name": "ghcr"},
+            },
+        })
+    };
+    apply(&charts_api, chart("6.x")).await;
+    let pulled = until_ready(&charts_api, "podinfo", "True", "ChartPullSucceeded").await;
+    assert_eq!(
+        ready(&pulled).expect("ready").2,
+        "pulled 'podinfo' chart with version '6.5.0'"
+    );
+    let bytes = download(pulled["status"]["artifact"]["url"].as_str().expect("url")).await;
+    let original = std::fs::read(&archives[1]).expect("archive");
+    assert_eq!(
+        sha256(&bytes),
+        sha256(&original),
+        "the pushed archive, byte for byte"
+    );
+
+    // The OCI repository is static, as in Flux: no status, always "Ready" to the CLI.
+    let repo = get(&repos, "ghcr").await;
+    assert!(
+        repo.get("status")
+            .is_none_or(|s| s.get("conditions").is_none()),
+        "{repo}"
+    );
+    let (ok, out, err) = cli(server.kubeconfig_path(), &["get", "sources", "helm"]);
+    assert!(ok, "{err}");
+    let row: Vec<&str> = out
+        .lines()
+        .nth(1)
+        .expect("a row")
+        .split('\t')
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        row,
+        ["ghcr", "", "False", "True", "Helm repository is Ready"]
+    );
+
+    // A version the registry does not have, then credentials it refuses.
+    apply(&charts_api, chart("9.*")).await;
+    let missing = until_ready(&charts_api, "podinfo", "False", "InvalidChartReference").await;
+    assert_eq!(
+        ready(&missing).expect("ready").2,
+        "invalid chart reference: failed to get chart version for remote reference: could not locate a version matching provided version string 9.*"
+    );
+    let wrong = json!({"auths": {registry.host(): {"username": "flux", "password": "wrong"}}});
+    apply(
+        &secrets,
+        json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "registry", "namespace": "flux-system"},
+            "stringData": {".dockerconfigjson": wrong.to_string()},
+        }),
+    )
+    .await;
+    apply(&charts_api, chart("6.4.0")).await;
+    let refused = until_ready(&charts_api, "podinfo", "False", "Unknown").await;
+    let message = ready(&refused).expect("ready").2;
+    assert!(
+        message
+            .starts_with("unknown build error: failed to authenticate with the Helm repository:")
+            && message.contains("401"),
+        "{message}"
+    );
+    assert_eq!(
+        refused["status"]["artifact"]["revision"],
+        json!("6.5.0"),
         "the last chart stays"
     );
     drop(server);

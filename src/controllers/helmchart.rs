@@ -21,6 +21,7 @@ use crate::controllers::helmrepository::{self, repository_getter};
 use crate::controllers::source_status::{self, Failure};
 use crate::source::artifact::{ArtifactFileName, ArtifactStore};
 use crate::source::helmrepo::{self, MAX_CHART_SIZE};
+use crate::source::oci;
 use ferroflux_helm::repo::IndexFile;
 
 pub const KIND: &str = "HelmChart";
@@ -127,6 +128,26 @@ enum BuildErrorKind {
     ValuesFiles,
     Dependency,
     Package,
+}
+
+/// What a chart pulled from a repository becomes: with values files, packaged again
+/// as `<version>+<generation>`; without, the archive as it is.
+fn plan_remote(chart: &HelmChart, name: &str, version: &str) -> Result<Build, Failure> {
+    let values_files =
+        helmrepo::effective_values_files(chart.spec.values_files.as_deref().unwrap_or_default());
+    let generation = chart.metadata.generation.unwrap_or_default();
+    let result_version = if values_files.is_empty() {
+        version.to_owned()
+    } else {
+        helmrepo::with_metadata(version, &generation.to_string())
+            .map_err(|e| build_error(BuildErrorKind::Metadata, e))?
+    };
+    Ok(Build {
+        name: name.to_owned(),
+        version: result_version,
+        packaged: !values_files.is_empty(),
+        values_files: values_files.to_vec(),
+    })
 }
 
 /// Flux records errors that are not build errors (credentials, the repository URL)
@@ -359,6 +380,25 @@ fn merge_file_values(
     Ok((merged, used))
 }
 
+/// A build error that reads like refused credentials becomes AuthenticationFailed.
+fn auth_heuristic(failure: Failure) -> Failure {
+    if failure.condition != STORAGE_OPERATION_FAILED
+        && failure.reason != "Unknown"
+        && looks_like_auth(&failure.message)
+    {
+        Failure::retry(
+            FETCH_FAILED,
+            "AuthenticationFailed",
+            format!(
+                "failed to authenticate with the Helm repository: {}",
+                failure.message
+            ),
+        )
+    } else {
+        failure
+    }
+}
+
 /// Flux's heuristic: a pull error that reads like refused credentials.
 fn looks_like_auth(message: &str) -> bool {
     let lower = message.to_lowercase();
@@ -378,6 +418,8 @@ enum Source {
     Repository(Box<HelmRepository>, Artifact),
     /// A GitRepository's (or Bucket's) tarball with the chart at `spec.chart`.
     Tarball(Artifact),
+    /// An OCI registry: `<url>/<spec.chart>`.
+    Oci(Box<HelmRepository>),
 }
 
 /// A stored chart and how it was made.
@@ -443,24 +485,9 @@ impl HelmChartReconciler {
                     format!("failed to get chart version for remote reference: {e}"),
                 )
             })?;
-        let values_files = helmrepo::effective_values_files(
-            chart.spec.values_files.as_deref().unwrap_or_default(),
-        );
-        let generation = chart.metadata.generation.unwrap_or_default();
-        let result_version = if values_files.is_empty() {
-            version.version.to_string()
-        } else {
-            helmrepo::with_metadata(&version.version, &generation.to_string())
-                .map_err(|e| build_error(BuildErrorKind::Metadata, e))?
-        };
         let name = version.name.to_string();
-        let expected = Build {
-            name: name.clone(),
-            version: result_version.clone(),
-            packaged: !values_files.is_empty(),
-            values_files: values_files.to_vec(),
-        };
-        if let Some(stored) = self.cached(chart, key, expected) {
+        let expected = plan_remote(chart, &name, &version.version)?;
+        if let Some(stored) = self.cached(chart, key, expected.clone()) {
             return stored;
         }
 
@@ -490,24 +517,29 @@ impl HelmChartReconciler {
             })?;
         verify_digest(&version.digest, &bytes).map_err(download_error)?;
 
+        self.package_remote(chart, key, expected, bytes).await
+    }
+
+    /// A downloaded chart archive made into the build `expected` plans: stored as it
+    /// is, or with the values files merged into it and packaged again.
+    async fn package_remote(
+        &self,
+        chart: &HelmChart,
+        key: &ObjectKey,
+        expected: Build,
+        bytes: Vec<u8>,
+    ) -> Result<Stored, Failure> {
         let ignore_missing = chart.spec.ignore_missing_values_files == Some(true);
-        let values_files = values_files.to_vec();
         let (build, archive) = tokio::task::spawn_blocking(move || {
             let loaded = ferroflux_helm::chart::load_archive(&bytes);
-            if values_files.is_empty() {
+            if !expected.packaged {
                 loaded.map_err(|e| {
                     build_error(
                         BuildErrorKind::Pull,
                         format!("failed to load chart metadata from written chart: {e}"),
                     )
                 })?;
-                let build = Build {
-                    name,
-                    version: result_version,
-                    packaged: false,
-                    values_files: Vec::new(),
-                };
-                return Ok((build, bytes));
+                return Ok((expected, bytes));
             }
             let loaded = loaded.map_err(|e| {
                 build_error(
@@ -515,22 +547,110 @@ impl HelmChartReconciler {
                     format!("failed to load downloaded chart: {e}"),
                 )
             })?;
-            let (merged, used) = merge_values_files(&loaded, &values_files, ignore_missing)?;
+            let (merged, used) =
+                merge_values_files(&loaded, &expected.values_files, ignore_missing)?;
             let archive =
-                ferroflux_helm::package::repackage(&bytes, &result_version, Some(&merged))
+                ferroflux_helm::package::repackage(&bytes, &expected.version, Some(&merged))
                     .map_err(|e| build_error(BuildErrorKind::Package, e))?;
             let build = Build {
-                name,
-                version: result_version,
-                packaged: true,
                 values_files: used,
+                ..expected
             };
             Ok((build, archive))
         })
         .await
         .map_err(|e| build_error(BuildErrorKind::Package, e))??;
-
         self.store_chart(key, build, &archive)
+    }
+
+    /// A chart from an OCI HelmRepository: its tags, the version picked by Flux's
+    /// rule, the chart layer pulled and checked against its digest.
+    async fn build_from_oci(
+        &self,
+        chart: &HelmChart,
+        repo: &HelmRepository,
+        key: &ObjectKey,
+    ) -> Result<Stored, Failure> {
+        let url = helmrepo::normalize_url(&repo.spec.url).map_err(|e| {
+            not_a_build_error(&Failure::stalled(
+                FETCH_FAILED,
+                "URLInvalid",
+                format!("invalid Helm repository URL: {e}"),
+            ))
+        })?;
+        let auth_failed = |message: String| {
+            not_a_build_error(&Failure::retry(
+                FETCH_FAILED,
+                "AuthenticationFailed",
+                message,
+            ))
+        };
+        let (host, _) = oci::split_url(&url).map_err(|e| {
+            not_a_build_error(&Failure::stalled(FETCH_FAILED, "URLInvalid", e.to_string()))
+        })?;
+        let auth = match &repo.spec.secret_ref {
+            None => None,
+            Some(reference) => {
+                let data = helmrepository::secret_data(
+                    &self.client,
+                    &key.namespace,
+                    &reference.name,
+                    "authentication",
+                )
+                .await
+                .map_err(|f| not_a_build_error(&f))?;
+                let secret = format!("{}/{}", key.namespace, reference.name);
+                oci::auth_from_secret(&secret, &data, &host)
+                    .map_err(|e| auth_failed(e.to_string()))?
+            }
+        };
+        let timeout = helmrepository::timeout_of(repo).map_err(|f| not_a_build_error(&f))?;
+        let client = oci::OciClient::new(&url, repo.spec.insecure == Some(true), auth, timeout)
+            .map_err(|e| auth_failed(e.to_string()))?;
+        helmrepo::check_chart_name(&chart.spec.chart)
+            .map_err(|e| build_error(BuildErrorKind::Reference, e))?;
+        let name = chart
+            .spec
+            .chart
+            .rsplit('/')
+            .next()
+            .unwrap_or(&chart.spec.chart)
+            .to_owned();
+        let wanted = chart.spec.version.as_deref().unwrap_or("*");
+        let reference_error = |e: String| {
+            build_error(
+                BuildErrorKind::Reference,
+                format!("failed to get chart version for remote reference: {e}"),
+            )
+        };
+        // An exact version needs no tag list (Flux asks the registry for it directly).
+        let version = match helmrepo::parse_strict_version(wanted) {
+            Some(_) => wanted.to_owned(),
+            None => {
+                let tags = client.tags(&chart.spec.chart).await.map_err(|e| {
+                    reference_error(format!(
+                        "could not get tags for \"{}\": {e}",
+                        chart.spec.chart
+                    ))
+                })?;
+                oci::pick_version(&tags, if wanted == "*" { "" } else { wanted })
+                    .map_err(reference_error)?
+            }
+        };
+        let expected = plan_remote(chart, &name, &version)?;
+        if let Some(stored) = self.cached(chart, key, expected.clone()) {
+            return stored;
+        }
+        let bytes = client
+            .pull(&chart.spec.chart, &version, MAX_CHART_SIZE)
+            .await
+            .map_err(|e| {
+                build_error(
+                    BuildErrorKind::Pull,
+                    format!("failed to download chart for remote reference: {e}"),
+                )
+            })?;
+        self.package_remote(chart, key, expected, bytes).await
     }
 
     /// The chart at `spec.chart` in a GitRepository's artifact: packaged (a chart
@@ -936,14 +1056,7 @@ impl HelmChartReconciler {
                 let api: Api<HelmRepository> = Api::namespaced(self.client.clone(), namespace);
                 let repo = api.get(&source.name).await.map_err(not_found)?;
                 if helmrepository::is_oci(&repo) {
-                    return Err(Failure::retry(
-                        FETCH_FAILED,
-                        "SourceUnavailable",
-                        format!(
-                            "charts from the OCI HelmRepository '{}' are not supported yet",
-                            source.name
-                        ),
-                    ));
+                    return Ok(Source::Oci(Box::new(repo)));
                 }
                 let artifact = repo
                     .status
@@ -1036,6 +1149,10 @@ impl Reconciler for HelmChartReconciler {
         let was_failing = source_status::was_failing(&conds);
 
         let result = match self.source(&chart, &key.namespace).await {
+            Ok(Source::Oci(repo)) => self
+                .build_from_oci(&chart, &repo, &key)
+                .await
+                .map_err(auth_heuristic),
             Ok(Source::Tarball(artifact)) => {
                 status.observed_source_artifact_revision = Some(artifact.revision.clone());
                 self.build_from_tarball(&chart, &artifact, &key).await
@@ -1044,22 +1161,7 @@ impl Reconciler for HelmChartReconciler {
                 status.observed_source_artifact_revision = Some(repo_artifact.revision.clone());
                 self.build_from_repository(&chart, &repo, &repo_artifact, &key)
                     .await
-                    .map_err(|failure| {
-                        if failure.condition != STORAGE_OPERATION_FAILED
-                            && looks_like_auth(&failure.message)
-                        {
-                            Failure::retry(
-                                FETCH_FAILED,
-                                "AuthenticationFailed",
-                                format!(
-                                    "failed to authenticate with the Helm repository: {}",
-                                    failure.message
-                                ),
-                            )
-                        } else {
-                            failure
-                        }
-                    })
+                    .map_err(auth_heuristic)
             }
             Err(failure) => Err(failure),
         };

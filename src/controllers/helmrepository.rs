@@ -57,7 +57,7 @@ fn repository_interval(object: &Value) -> Option<Duration> {
 }
 
 /// The download timeout: `spec.timeout`, 60s by default.
-fn timeout_of(repo: &HelmRepository) -> Result<Duration, Failure> {
+pub(crate) fn timeout_of(repo: &HelmRepository) -> Result<Duration, Failure> {
     match repo.spec.timeout.as_deref() {
         None => Ok(Duration::from_secs(60)),
         Some(t) => crate::actors::parse_duration(t).map_err(|e| {
@@ -97,7 +97,7 @@ pub fn checked_url(repo: &HelmRepository) -> Result<String, Failure> {
     Ok(normalized)
 }
 
-async fn secret_data(
+pub(crate) async fn secret_data(
     client: &kube::Client,
     namespace: &str,
     name: &str,

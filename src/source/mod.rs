@@ -7,6 +7,7 @@ pub mod git;
 pub mod helmrepo;
 pub mod http;
 pub mod ignore;
+pub mod oci;
 pub mod unpacked;
 
 #[cfg(test)]
