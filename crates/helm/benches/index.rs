@@ -11,7 +11,8 @@
 //! block scanner hand over) and as JSON shows what each path costs. The Helm SDK reads
 //! the same file from a loopback HTTP server (`helm_python.repo_index`), timed inside
 //! its Python process: that includes the download and handing the result to Python as
-//! JSON, which is what a caller of the SDK pays.
+//! JSON, which is what a caller of the SDK pays. An index this big is read in two
+//! halves on two threads (`read_halves` in repo.rs); the time is the wall time.
 
 use std::fmt::Write as _;
 use std::path::Path;

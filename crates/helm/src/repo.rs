@@ -126,6 +126,15 @@ fn read(bytes: &[u8]) -> Result<IndexFile, IndexError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| IndexError::Yaml("yaml: invalid leading UTF-8 octet".to_owned()))?;
     match check_characters(text) {
+        Characters::Block if text.len() >= SPLIT_AT => {
+            if let Some(index) = read_halves(text) {
+                return Ok(index);
+            }
+            match decode(|| BlockSource::new(text), Mode::Yaml) {
+                Err(Abort::Source(SourceError::Bail)) => {}
+                other => return finish_read(other),
+            }
+        }
         Characters::Block => match decode(|| BlockSource::new(text), Mode::Yaml) {
             Err(Abort::Source(SourceError::Bail)) => {}
             other => return finish_read(other),
@@ -138,6 +147,143 @@ fn read(bytes: &[u8]) -> Result<IndexFile, IndexError> {
         }
     }
     finish_read(decode(|| YamlSource::new(text), Mode::Yaml))
+}
+
+/// Indexes this large are read in two halves at once (the big public repositories'
+/// indexes are 10 to 30 MB).
+const SPLIT_AT: usize = 4 << 20;
+
+/// A big index in Helm's own layout read on two threads: the charts of `entries` are
+/// cut in two at a chart key (a line `  <name>:`), the second half read as an index
+/// of its own while the rest of the document is read here, and the entries joined.
+/// Anything that could make the halves mean something else than the whole (a chart
+/// key of another shape at that indentation, a second `entries`, a chart in both
+/// halves) or any error or skipped entry in a half gives `None`, and the whole text
+/// is read in one go, so errors and warnings are exactly the sequential ones.
+fn read_halves(text: &str) -> Option<IndexFile> {
+    let (head, charts, tail) = split_entries(text)?;
+    let (first, second, rest) = std::thread::scope(|scope| {
+        let other = scope.spawn(|| {
+            Decoder::new(BlockSource::new(charts), Mode::Yaml)
+                .run_root(true)
+                .ok()
+        });
+        let first = read_whole_block(head);
+        let rest = read_whole_block(tail);
+        (first, other.join().ok().flatten(), rest)
+    });
+    let (mut first, second, rest) = (first?, second?, rest?);
+    if !first.skipped.is_empty() || !second.skipped.is_empty() || !rest.entries.is_empty() {
+        return None;
+    }
+    for (name, versions) in second.entries {
+        if first.entries.insert(name, versions).is_some() {
+            return None;
+        }
+    }
+    // The keys after `entries` (Helm writes `generated` there); one set twice is not
+    // a case for halves.
+    let taken = |a: &str, b: &str| !a.is_empty() && !b.is_empty();
+    if taken(&first.api_version, &rest.api_version)
+        || taken(&first.generated, &rest.generated)
+        || (!first.annotations.is_empty() && !rest.annotations.is_empty())
+        || (!first.public_keys.is_empty() && !rest.public_keys.is_empty())
+    {
+        return None;
+    }
+    if first.api_version.is_empty() {
+        first.api_version = rest.api_version;
+    }
+    if first.generated.is_empty() {
+        first.generated = rest.generated;
+    }
+    if first.annotations.is_empty() {
+        first.annotations = rest.annotations;
+    }
+    if first.public_keys.is_empty() {
+        first.public_keys = rest.public_keys;
+    }
+    Some(first)
+}
+
+/// One text through the block scanner, `None` on any error or hand-over.
+fn read_whole_block(text: &str) -> Option<IndexFile> {
+    decode(|| BlockSource::new(text), Mode::Yaml).ok()
+}
+
+/// The document up to the chart key in the middle of `entries`, the charts from
+/// there to the end of `entries`, and the rest of the document; `None` unless the
+/// layout is plainly Helm's.
+fn split_entries(text: &str) -> Option<(&str, &str, &str)> {
+    let mut entries_start = None;
+    let mut entries_end = text.len();
+    let mut chart_keys = Vec::new();
+    for pos in structural_lines(text) {
+        let end = memchr_newline(text, pos);
+        let line = &text[pos..end];
+        let next = (end + 1).min(text.len());
+        let bytes = line.as_bytes();
+        let in_entries = entries_start.is_some() && entries_end == text.len();
+        match bytes.first() {
+            None => {}
+            Some(b' ') if !in_entries => {}
+            Some(b' ') => {
+                if bytes.get(1) != Some(&b' ') {
+                    // Indentation 1 inside entries: not Helm's layout.
+                    return None;
+                }
+                // Indentation 2 (structural_lines leaves out list items and deeper
+                // lines): a chart key.
+                let name = line[2..].strip_suffix(':')?;
+                let plain = !name.is_empty()
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+                if !plain {
+                    return None;
+                }
+                chart_keys.push(pos);
+            }
+            Some(_) => {
+                let key = line.split(':').next().unwrap_or_default();
+                if key.eq_ignore_ascii_case("entries") {
+                    if entries_start.is_some() || line != "entries:" {
+                        return None;
+                    }
+                    entries_start = Some(next);
+                } else if in_entries {
+                    entries_end = pos;
+                }
+            }
+        }
+    }
+    entries_start?;
+    if chart_keys.len() < 2 {
+        return None;
+    }
+    let cut = chart_keys[chart_keys.len() / 2];
+    Some((&text[..cut], &text[cut..entries_end], &text[entries_end..]))
+}
+
+/// The starts of the lines that can matter to the split: every line but the list
+/// items (`  -`) and lines indented three or more, which are nearly all of an index.
+fn structural_lines(text: &str) -> Vec<usize> {
+    let bytes = text.as_bytes();
+    let mut starts = vec![0];
+    for i in memchr::memchr_iter(b'\n', bytes) {
+        let rest = &bytes[i + 1..];
+        let deep =
+            rest.len() >= 3 && rest[0] == b' ' && rest[1] == b' ' && matches!(rest[2], b' ' | b'-');
+        if !deep && !rest.is_empty() {
+            starts.push(i + 1);
+        }
+    }
+    starts
+}
+
+/// The end of the line starting at `pos` (the `\n`, or the end of the text).
+fn memchr_newline(text: &str, pos: usize) -> usize {
+    memchr::memchr(b'\n', &text.as_bytes()[pos..]).map_or(text.len(), |i| pos + i)
 }
 
 fn finish_read(result: Result<IndexFile, Abort>) -> Result<IndexFile, IndexError> {
@@ -1376,13 +1522,23 @@ impl<'a, S: Source<'a>> Decoder<'a, S> {
     }
 
     /// Decodes the whole document, then reports the error Helm would.
-    fn run(mut self) -> Result<IndexFile, Abort> {
+    fn run(self) -> Result<IndexFile, Abort> {
+        self.run_root(false)
+    }
+
+    /// With `entries_only`, the document is the value of an index's `entries` (the
+    /// charts of a big index read on a thread of their own, see [`read_halves`]).
+    fn run_root(mut self, entries_only: bool) -> Result<IndexFile, Abort> {
         let first = self.next()?;
         let empty = matches!(first.ev, Ev::End);
         let mut raw = RawIndex::default();
         match first.ev {
             Ev::End => {}
             Ev::Scalar(s) if s.kind == Kind::Null => {}
+            Ev::MapStart if entries_only => {
+                let here = ROOT.field("entries", "entries", "IndexFile");
+                self.entries(Ev::MapStart, &here, &mut raw.entries, true)?
+            }
             Ev::MapStart => self.index(&mut raw)?,
             other => self.mistyped(other, &ROOT, "repo.IndexFile")?,
         }
@@ -3019,7 +3175,7 @@ fn raw_line(text: &str, pos: usize) -> Option<(&str, usize)> {
         return None;
     }
     let rest = &text[pos..];
-    Some(match rest.find('\n') {
+    Some(match memchr::memchr(b'\n', rest.as_bytes()) {
         Some(i) => (&rest[..i], pos + i + 1),
         None => (rest, text.len()),
     })
@@ -3557,8 +3713,12 @@ enum QuotedEnd<'a> {
 fn quoted_one_line(v: &str) -> Scan<Option<(Cow<'_, str>, &str)>> {
     let double = v.starts_with('"');
     let body = &v[1..];
-    let special: &[char] = if double { &['"', '\\'] } else { &['\''] };
-    if let Some(i) = body.find(special) {
+    let found = if double {
+        memchr::memchr2(b'"', b'\\', body.as_bytes())
+    } else {
+        memchr::memchr(b'\'', body.as_bytes())
+    };
+    if let Some(i) = found {
         let closes = if double {
             body.as_bytes()[i] == b'"'
         } else {
@@ -4134,6 +4294,54 @@ mod tests {
         let mut reread = load_index(stored.as_bytes()).expect("stored index reads");
         reread.skipped.clone_from(&index.skipped);
         assert_eq!(reread, index);
+    }
+
+    /// A generated index in Helm's layout of `charts` charts with three versions each.
+    fn generated_index(charts: usize) -> String {
+        let mut text = String::from("apiVersion: v1\nentries:\n");
+        for c in 0..charts {
+            text.push_str(&format!("  chart-{c}:\n"));
+            for v in 0..3 {
+                text.push_str(&format!(
+                    "  - apiVersion: v2\n    created: \"2024-01-0{}T00:00:00Z\"\n    description: |\n      line one\n        indented: {c}\n    name: chart-{c}\n    urls:\n    - chart-{c}-1.{v}.0.tgz\n    version: 1.{v}.0\n",
+                    v + 1
+                ));
+            }
+        }
+        text.push_str("generated: \"2024-02-01T00:00:00Z\"\n");
+        text
+    }
+
+    #[test]
+    fn big_indexes_read_in_halves_read_as_in_one_go() {
+        let text = generated_index(40);
+        let (head, charts, tail) = split_entries(&text).expect("Helm's layout splits");
+        assert!(head.starts_with("apiVersion: v1\nentries:\n") && !head.contains("chart-20:"));
+        assert!(charts.starts_with("  chart-20:\n") && charts.contains("chart-39:"));
+        assert_eq!(tail, "generated: \"2024-02-01T00:00:00Z\"\n");
+        let halves = read_halves(&text).expect("read in halves");
+        let whole = read_whole_block(&text).expect("read whole");
+        assert_eq!(halves, whole);
+        assert_eq!(halves.entries.len(), 40);
+        assert_eq!(halves.generated, "2024-02-01T00:00:00Z");
+    }
+
+    #[test]
+    fn anything_unusual_is_read_in_one_go() {
+        // A chart key of another shape, a chart in both halves, an invalid entry (its
+        // warning must come in Helm's order), an error: no halves.
+        let quoted = generated_index(10).replace("  chart-7:\n", "  \"chart-7\":\n");
+        assert!(split_entries(&quoted).is_none());
+        let repeated = generated_index(10).replace("  chart-8:\n", "  chart-1:\n");
+        assert!(read_halves(&repeated).is_none());
+        let err = load_index(repeated.as_bytes()).expect_err("a repeated key");
+        assert!(err.to_string().contains("already set"), "{err}");
+        let invalid = generated_index(10).replace("version: 1.2.0\n", "version: nope\n");
+        assert!(read_halves(&invalid).is_none());
+        assert_eq!(
+            load_index(invalid.as_bytes()).expect("loads").skipped.len(),
+            10
+        );
     }
 
     /// An index in Helm's layout (the shape of Helm's testdata/local-index.yaml).
