@@ -95,7 +95,10 @@ impl<'a> Lexer<'a, '_> {
     }
 
     fn peek(&self) -> Option<char> {
-        self.rest().chars().next()
+        match self.input.as_bytes().get(self.pos) {
+            Some(&b) if b < 0x80 => Some(b as char),
+            _ => self.rest().chars().next(),
+        }
     }
 
     fn emit(&mut self, kind: Kind, start: usize, start_line: usize) {
@@ -125,7 +128,7 @@ impl<'a> Lexer<'a, '_> {
             // Text up to the next left delimiter.
             let start = self.pos;
             let start_line = self.line;
-            match self.rest().find(self.left) {
+            match memchr::memmem::find(self.rest().as_bytes(), self.left.as_bytes()) {
                 Some(offset) => {
                     let delim_at = self.pos + offset;
                     let after = &self.input[delim_at + self.left.len()..];
@@ -362,13 +365,22 @@ impl<'a> Lexer<'a, '_> {
     }
 
     fn take_alphanumeric(&mut self) {
-        let len = self
-            .rest()
-            .char_indices()
-            .find(|(_, c)| !is_alphanumeric(*c))
-            .map(|(i, _)| i)
-            .unwrap_or(self.rest().len());
-        self.advance(len);
+        let rest = self.rest();
+        // ASCII words (nearly all of them) without decoding; a word never holds a
+        // line break, so the line stays.
+        let ascii = rest
+            .bytes()
+            .position(|b| !(b.is_ascii_alphanumeric() || b == b'_'))
+            .unwrap_or(rest.len());
+        let len = if rest.as_bytes().get(ascii).is_some_and(|b| *b >= 0x80) {
+            rest.char_indices()
+                .find(|(_, c)| !is_alphanumeric(*c))
+                .map(|(i, _)| i)
+                .unwrap_or(rest.len())
+        } else {
+            ascii
+        };
+        self.pos += len;
     }
 
     /// A Go number literal; its value is checked by the parser.
