@@ -126,6 +126,9 @@ fn length(item: &Value) -> Result<Value, String> {
         Value::String(s) => Ok(Value::Int(s.len() as i64)),
         Value::List(l) => Ok(Value::Int(l.len() as i64)),
         Value::Map(m) => Ok(Value::Int(m.len() as i64)),
+        Value::Object(o) if o.range_items().is_some() => Ok(Value::Int(
+            o.range_items().map_or(0, |items| items.len()) as i64,
+        )),
         Value::NoValue | Value::Nil => Err("len of nil pointer".to_owned()),
         other => Err(format!("len of type {}", other.type_name())),
     }

@@ -286,6 +286,9 @@ impl State<'_> {
                 (0..(*n).max(0)).map(|i| (typed(i), typed(i))).collect()
             }
             Value::NoValue | Value::Nil => Vec::new(),
+            Value::Object(object) if object.range_items().is_some() => {
+                object.range_items().unwrap_or_default()
+            }
             other => {
                 return Err(self.error(
                     branch.pos,

@@ -25,6 +25,12 @@ pub trait Object: Send + Sync + fmt::Debug {
     fn as_any(&self) -> Option<&dyn std::any::Any> {
         None
     }
+
+    /// For a Go map type (Helm's `.Files`, a `map[string][]byte`): what `range`
+    /// walks, key and element, keys in order. `None` for types range refuses.
+    fn range_items(&self) -> Option<Vec<(Value, Value)>> {
+        None
+    }
 }
 
 /// One value. Cheap to clone: the containers are shared.
@@ -90,7 +96,8 @@ impl Value {
             Value::String(s) => !s.is_empty(),
             Value::List(l) => !l.is_empty(),
             Value::Map(m) => !m.is_empty(),
-            Value::Object(_) => true,
+            // A map type (`.Files`) is true when it has entries; structs always.
+            Value::Object(o) => o.range_items().is_none_or(|items| !items.is_empty()),
         }
     }
 

@@ -541,6 +541,19 @@ impl Object for Files {
         }))
     }
 
+    /// `range` over `.Files` (or a `Glob` of it): path and content ([]byte), by path.
+    fn range_items(&self) -> Option<Vec<(Value, Value)>> {
+        Some(
+            self.0
+                .iter()
+                .map(|(path, bytes)| {
+                    let content = bytes.iter().map(|b| Value::Int(i64::from(*b))).collect();
+                    (Value::from(path.clone()), Value::list(content))
+                })
+                .collect(),
+        )
+    }
+
     fn display(&self) -> String {
         let entries: Vec<String> = self
             .0

@@ -203,6 +203,13 @@ dependencies:
         "apiVersion: v2\nname: queue\nversion: 2.0.0\n",
     );
     write("charts/queue/values.yaml", "workers: 2\n");
+    // .Files as a map: range over a Glob (path and bytes), its length and truth.
+    write("conf/a.yaml", "a: 1\n");
+    write("conf/b.yaml", "b: 2\n");
+    write(
+        "templates/files.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: files\ndata:\n{{- range $path, $bytes := .Files.Glob \"conf/*.yaml\" }}\n  {{ base $path }}: {{ len $bytes | quote }}\n{{- end }}\n  count: {{ len (.Files.Glob \"conf/*\") | quote }}\n  none: {{ if .Files.Glob \"nothing/*\" }}\"yes\"{{ else }}\"no\"{{ end }}\n",
+    );
     write("charts/queue/templates/configmap.yaml", dump);
 }
 
