@@ -583,8 +583,19 @@ async fn credentials_go_to_the_repository_and_nowhere_else() {
         })
     };
 
-    // Without credentials: Helm's getter error, retried.
-    apply(&repos, repository(false)).await;
+    // Without credentials: Helm's getter error, retried. Applied as the guide writes
+    // it, in source.toolkit.fluxcd.io/v1beta2.
+    let repos_v1beta2 = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1beta2", "HelmRepository"),
+            "helmrepositories",
+        ),
+    );
+    let mut beta = repository(false);
+    beta["apiVersion"] = json!("source.toolkit.fluxcd.io/v1beta2");
+    apply(&repos_v1beta2, beta).await;
     let refused = until_ready(&repos, "private", "False", "Failed").await;
     assert_eq!(
         ready(&refused).expect("ready").2,

@@ -320,6 +320,8 @@ entries:
         assert_eq!(pick("*").unwrap(), "b.tgz");
         assert_eq!(pick("").unwrap(), "b.tgz");
         assert_eq!(pick("6.4.x").unwrap(), "podinfo-6.4.1.tgz");
+        // The guide's range form: space-separated constraints, all of them.
+        assert_eq!(pick(">=6.0.0 <6.5.0").unwrap(), "podinfo-6.4.1.tgz");
         // Written exactly so: even a pre-release or a short version.
         assert_eq!(pick("6.6.0-rc.1").unwrap(), "rc.tgz");
         assert_eq!(pick("6.4").unwrap(), "short.tgz");
