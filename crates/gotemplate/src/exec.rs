@@ -208,7 +208,7 @@ impl State<'_> {
 
     fn walk(&mut self, dot: &Value, node: &Node) -> Result<Flow> {
         match node {
-            Node::Text(text) => self.out.push_str(text),
+            Node::Text { start, end } => self.out.push_str(&self.tree.text[*start..*end]),
             Node::Action { pipe, .. } => {
                 let value = self.eval_pipeline(dot, pipe)?;
                 if pipe.decl.is_empty() {

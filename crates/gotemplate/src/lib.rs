@@ -176,8 +176,8 @@ impl Templates {
             let keep_old = self
                 .trees
                 .get(&tree.name)
-                .is_some_and(|old| !parse::is_empty_tree(&old.root))
-                && parse::is_empty_tree(&tree.root);
+                .is_some_and(|old| !parse::is_empty_tree(&old.root, &old.text))
+                && parse::is_empty_tree(&tree.root, &tree.text);
             if !keep_old {
                 self.trees.insert(tree.name.clone(), Arc::new(tree));
             }

@@ -117,7 +117,11 @@ pub struct Pipe {
 /// A node of a template's list.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Node {
-    Text(String),
+    /// Text between actions: a span of the tree's `text` (no copy of its own).
+    Text {
+        start: usize,
+        end: usize,
+    },
     Action {
         pos: usize,
         pipe: Pipe,
@@ -173,9 +177,9 @@ impl Tree {
 
 /// Whether a template's body has nothing but whitespace text (Go keeps an earlier
 /// definition over such a one).
-pub fn is_empty_tree(nodes: &[Node]) -> bool {
+pub fn is_empty_tree(nodes: &[Node], text: &str) -> bool {
     nodes.iter().all(|n| match n {
-        Node::Text(t) => t.trim().is_empty(),
+        Node::Text { start, end } => text[*start..*end].trim().is_empty(),
         _ => false,
     })
 }
@@ -196,6 +200,7 @@ pub fn parse(
     })?;
     let shared: Arc<str> = Arc::from(text);
     let mut parser = Parser {
+        input: text,
         tokens,
         at: 0,
         name: name.to_owned(),
@@ -226,6 +231,8 @@ pub fn parse(
 }
 
 struct Parser<'a> {
+    /// The text the tokens are slices of.
+    input: &'a str,
     tokens: Vec<Token<'a>>,
     at: usize,
     name: String,
@@ -338,8 +345,8 @@ impl<'a> Parser<'a> {
     /// in one text are an error.
     fn add_definition(&mut self, name: String, list: Vec<Node>) -> Result<(), ParseError> {
         match self.defined.get(&name) {
-            Some(existing) if !is_empty_tree(existing) => {
-                if !is_empty_tree(&list) {
+            Some(existing) if !is_empty_tree(existing, self.input) => {
+                if !is_empty_tree(&list, self.input) {
                     return Err(self.error(format!(
                         "template: multiple definition of template {name:?}"
                     )));
@@ -382,7 +389,10 @@ impl<'a> Parser<'a> {
     fn text_or_action(&mut self) -> Result<Item, ParseError> {
         let token = self.next_non_space();
         match token.kind {
-            Kind::Text => Ok(Item::Node(Node::Text(token.text.to_owned()))),
+            Kind::Text => Ok(Item::Node(Node::Text {
+                start: token.pos,
+                end: token.pos + token.text.len(),
+            })),
             Kind::LeftDelim => self.action(),
             _ => Err(self.unexpected(&token, "input")),
         }
