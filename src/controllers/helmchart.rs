@@ -1175,24 +1175,25 @@ impl Reconciler for HelmChartReconciler {
                     } else {
                         failure.clone()
                     };
-                source_status::record_failure(&mut conds, &recorded, generation);
-                if failure.stalled {
-                    status.observed_generation = generation;
-                }
-                let event = (EventType::Warning, failure.reason, failure.message.clone());
-                (failure.outcome(), Some(event))
+                source_status::failed(
+                    &mut conds,
+                    &failure,
+                    &recorded,
+                    generation,
+                    &mut status.observed_generation,
+                )
             }
             Ok(stored) => {
                 let artifact = source_status::status_artifact(&stored.artifact);
                 let summary = stored.build.summary();
                 let reason = stored.build.reason();
                 source_status::record_artifact(&mut conds, reason, &summary, generation);
-                let changed = before.artifact.as_ref().map(|a| &a.digest) != Some(&artifact.digest);
-                let moved = before.artifact.as_ref().map(|a| &a.url) != Some(&artifact.url);
+                let (changed, tell_dependents) =
+                    source_status::artifact_news(before.artifact.as_ref(), &artifact);
                 let event =
                     (changed || was_failing).then_some((EventType::Normal, reason, summary));
                 // Told once the status names the new artifact, never before.
-                publish = changed || moved;
+                publish = tell_dependents;
                 status.artifact = Some(artifact);
                 status.url = Some(stored.url);
                 status.observed_chart_name = Some(stored.build.name.clone());
@@ -1214,12 +1215,7 @@ impl Reconciler for HelmChartReconciler {
                 return ReconcileOutcome::Transient(e);
             }
         }
-        if publish {
-            ctx.publish_artifact_changed();
-        }
-        if let Some((kind, reason, message)) = event {
-            self.events.record(object, kind, reason, &message).await;
-        }
+        source_status::announce(ctx, &self.events, object, publish, event).await;
         outcome
     }
 }

@@ -377,20 +377,19 @@ impl Reconciler for HelmRepositoryReconciler {
             .await;
         let mut publish = false;
         let (outcome, event) = match result {
-            Err(failure) => {
-                source_status::record_failure(&mut conds, &failure, generation);
-                if failure.stalled {
-                    status.observed_generation = generation;
-                }
-                let event = (EventType::Warning, failure.reason, failure.message.clone());
-                (failure.outcome(), Some(event))
-            }
+            Err(failure) => source_status::failed(
+                &mut conds,
+                &failure,
+                &failure,
+                generation,
+                &mut status.observed_generation,
+            ),
             Ok(stored) => {
                 let artifact = source_status::status_artifact(&stored.artifact);
                 let message = format!("stored artifact: revision '{}'", artifact.revision);
                 source_status::record_artifact(&mut conds, "Succeeded", &message, generation);
-                let changed = before.artifact.as_ref().map(|a| &a.digest) != Some(&artifact.digest);
-                let moved = before.artifact.as_ref().map(|a| &a.url) != Some(&artifact.url);
+                let (changed, tell_dependents) =
+                    source_status::artifact_news(before.artifact.as_ref(), &artifact);
                 let size = match artifact.size {
                     Some(size) => format!("of size {}", helmrepo::human_size(size.max(0) as u64)),
                     None => "of unknown size".to_owned(),
@@ -404,7 +403,7 @@ impl Reconciler for HelmRepositoryReconciler {
                     None
                 };
                 // Told once the status names the new artifact, never before.
-                publish = changed || moved;
+                publish = tell_dependents;
                 status.artifact = Some(artifact);
                 status.url = Some(stored.url);
                 status.observed_generation = generation;
@@ -424,12 +423,7 @@ impl Reconciler for HelmRepositoryReconciler {
                 return ReconcileOutcome::Transient(e);
             }
         }
-        if publish {
-            ctx.publish_artifact_changed();
-        }
-        if let Some((kind, reason, message)) = event {
-            self.events.record(object, kind, reason, &message).await;
-        }
+        source_status::announce(ctx, &self.events, object, publish, event).await;
         outcome
     }
 }

@@ -7,12 +7,13 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use serde_json::Value;
 
-use crate::actors::{ObjectKey, ReconcileError, ReconcileOutcome};
+use crate::actors::{ObjectKey, ReconcileContext, ReconcileError, ReconcileOutcome};
 use crate::api::conditions::types::{
     ARTIFACT_IN_STORAGE, ARTIFACT_OUTDATED, BUILD_FAILED, FETCH_FAILED, STORAGE_OPERATION_FAILED,
 };
 use crate::api::meta::Artifact;
 use crate::controllers::conditions::{self, FALSE, READY, RECONCILING, STALLED, TRUE};
+use crate::controllers::events::{EventRecorder, EventType};
 use crate::source::artifact::ArtifactStore;
 
 /// A failed reconcile step: the condition it sets, Flux's reason and message, and
@@ -124,6 +125,53 @@ pub fn record_artifact(
         .chain(&[RECONCILING, STALLED, ARTIFACT_OUTDATED])
     {
         conditions::remove(conds, stale);
+    }
+}
+
+/// An event to record once the status is written.
+pub type Note = (EventType, &'static str, String);
+
+/// A failed reconcile: `recorded` in the conditions (Flux words some failures there
+/// differently from their event), observedGeneration set when stalled (the spec is
+/// handled as far as it can be), and the warning with `failure`'s own words.
+pub fn failed(
+    conds: &mut Vec<Condition>,
+    failure: &Failure,
+    recorded: &Failure,
+    generation: Option<i64>,
+    observed_generation: &mut Option<i64>,
+) -> (ReconcileOutcome, Option<Note>) {
+    record_failure(conds, recorded, generation);
+    if failure.stalled {
+        *observed_generation = generation;
+    }
+    let note = (EventType::Warning, failure.reason, failure.message.clone());
+    (failure.outcome(), Some(note))
+}
+
+/// What a new status artifact is against the old one: new content (a digest the
+/// dependents have not seen), and new content or a new address (a failover) that
+/// dependents must be told of.
+pub fn artifact_news(before: Option<&Artifact>, after: &Artifact) -> (bool, bool) {
+    let changed = before.map(|a| &a.digest) != Some(&after.digest);
+    let moved = before.map(|a| &a.url) != Some(&after.url);
+    (changed, changed || moved)
+}
+
+/// After the status write, never before it: the dependents told of a new artifact,
+/// then the event.
+pub async fn announce(
+    ctx: &ReconcileContext,
+    events: &EventRecorder,
+    object: &Value,
+    publish: bool,
+    note: Option<Note>,
+) {
+    if publish {
+        ctx.publish_artifact_changed();
+    }
+    if let Some((kind, reason, message)) = note {
+        events.record(object, kind, reason, &message).await;
     }
 }
 
@@ -261,6 +309,29 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dependents_hear_of_new_content_and_new_addresses() {
+        let artifact = |digest: &str, url: &str| Artifact {
+            digest: digest.into(),
+            url: url.into(),
+            ..Artifact::default()
+        };
+        let old = artifact("sha256:a", "http://r0/x");
+        assert_eq!(artifact_news(None, &old), (true, true));
+        assert_eq!(
+            artifact_news(Some(&old), &artifact("sha256:a", "http://r0/x")),
+            (false, false)
+        );
+        assert_eq!(
+            artifact_news(Some(&old), &artifact("sha256:a", "http://r1/x")),
+            (false, true)
+        );
+        assert_eq!(
+            artifact_news(Some(&old), &artifact("sha256:b", "http://r0/x")),
+            (true, true)
+        );
+    }
 
     #[test]
     fn a_failure_then_a_success() {

@@ -550,7 +550,7 @@ fn sanitize(text: Cow<'_, str>) -> Cow<'_, str> {
         .filter_map(|c| {
             if c.is_whitespace() {
                 Some(' ')
-            } else if is_go_print(c) {
+            } else if crate::strvals::is_go_print(c) {
                 Some(c)
             } else {
                 None
@@ -558,44 +558,6 @@ fn sanitize(text: Cow<'_, str>) -> Cow<'_, str> {
         })
         .collect();
     Cow::Owned(clean)
-}
-
-/// unicode.IsPrint without Unicode's category tables: controls, format characters,
-/// private use, surrogates and noncharacters are not printable (unassigned code points
-/// are taken as printable, the one difference).
-fn is_go_print(c: char) -> bool {
-    if c.is_control() {
-        return false;
-    }
-    let u = c as u32;
-    let private_or_nonchar = (0xe000..=0xf8ff).contains(&u)
-        || u >= 0xf0000
-        || (0xfdd0..=0xfdef).contains(&u)
-        || u & 0xfffe == 0xfffe;
-    let format = matches!(
-        u,
-        0xad | 0x600..=0x605
-            | 0x61c
-            | 0x6dd
-            | 0x70f
-            | 0x890..=0x891
-            | 0x8e2
-            | 0x180e
-            | 0x200b..=0x200f
-            | 0x202a..=0x202e
-            | 0x2060..=0x2064
-            | 0x2066..=0x206f
-            | 0xfeff
-            | 0xfff9..=0xfffb
-            | 0x110bd
-            | 0x110cd
-            | 0x13430..=0x1343f
-            | 0x1bca0..=0x1bca3
-            | 0x1d173..=0x1d17a
-            | 0xe0001
-            | 0xe0020..=0xe007f
-    );
-    !private_or_nonchar && !format
 }
 
 impl IndexFile {

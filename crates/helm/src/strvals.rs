@@ -1514,7 +1514,7 @@ fn push_go_escaped(out: &mut String, c: char) {
 /// unicode.IsPrint, without Unicode's tables: controls, spaces other than U+0020,
 /// format characters, private use and noncharacters are not printable. (Unassigned
 /// code points, which Go also escapes, are taken as printable.)
-fn is_go_print(c: char) -> bool {
+pub(crate) fn is_go_print(c: char) -> bool {
     if c == ' ' {
         return true;
     }
