@@ -3,8 +3,10 @@
 
 pub mod actors;
 pub mod api;
+pub mod apply;
 pub mod cli;
 pub mod controllers;
+pub mod health;
 pub mod raft;
 pub mod sharding;
 pub mod source;

@@ -988,3 +988,223 @@ async fn sops_encrypted_secrets_are_decrypted_with_the_age_key_and_refused_witho
     .expect("json");
     assert!(!all_events.contains("hunter2") && !all_events.contains("s3cret"));
 }
+
+/// Regressions of the shared apply module, as a user meets them: an RBAC name with
+/// `:` keeps Flux's inventory id (`__`), an object marked `reconcile: disabled` is
+/// left alone yet stays owned, `ferroflux build` shows what the controller applies
+/// (substituted, without the disabled object), and `deletionPolicy:
+/// WaitForTermination` deletes everything even with `prune: false`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flux_apply_rules_inventory_ids_disabled_objects_build_and_wait_for_termination() {
+    let (server, client) = cluster(Config::default()).await;
+    let repo = TestRepo::new("rules");
+    repo.write(
+        "app/kustomization.yaml",
+        "resources:\n- role.yaml\n- frozen.yaml\n- settings.yaml\n",
+    );
+    repo.write(
+        "app/role.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: system:ferroflux-reader\nrules:\n- apiGroups: [\"\"]\n  resources: [configmaps]\n  verbs: [get]\n",
+    );
+    repo.write(
+        "app/frozen.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\n  annotations:\n    kustomize.toolkit.fluxcd.io/reconcile: disabled\ndata:\n  owner: git\n",
+    );
+    repo.write(
+        "app/settings.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  color: ${COLOR}\n",
+    );
+    repo.commit("rules");
+    let daemon = GitDaemon::start(repo.base.path());
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
+    // Made by hand before Flux: `reconcile: disabled` in Git must not overwrite it.
+    config_maps
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "frozen"}, "data": {"owner": "hand"}}),
+            )
+            .expect("configmap"),
+        )
+        .await
+        .expect("create frozen");
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    apply_flux(
+        &client,
+        &git_resource(),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "rules", "namespace": "flux-system"},
+            "spec": {"interval": "1m", "url": daemon.url("rules.git"), "ref": {"branch": "main"}}}),
+    )
+    .await;
+    apply_flux(
+        &client,
+        &ks_resource(),
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "rules", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "path": "./app", "prune": false, "targetNamespace": "apps",
+                "deletionPolicy": "WaitForTermination", "timeout": "30s",
+                "postBuild": {"substitute": {"COLOR": "green"}},
+                "sourceRef": {"kind": "GitRepository", "name": "rules"}}}),
+    )
+    .await;
+    let kustomizations: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &ks_resource());
+    let ks = poll("the Kustomization Ready", || async {
+        let o = serde_json::to_value(kustomizations.get("rules").await.ok()?).ok()?;
+        ready(&o).is_some_and(|(s, _, _)| s == "True").then_some(o)
+    })
+    .await;
+    let mut ids: Vec<&str> = ks
+        .pointer("/status/inventory/entries")
+        .and_then(Value::as_array)
+        .expect("inventory")
+        .iter()
+        .filter_map(|e| e["id"].as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "_system__ferroflux-reader_rbac.authorization.k8s.io_ClusterRole",
+            "apps_frozen__ConfigMap",
+            "apps_settings__ConfigMap",
+        ],
+        "Flux's ids: `:` as `__` in RBAC names; the skipped object stays in"
+    );
+    let frozen = config_maps.get("frozen").await.expect("frozen");
+    assert_eq!(
+        frozen
+            .data
+            .unwrap_or_default()
+            .get("owner")
+            .map(String::as_str),
+        Some("hand"),
+        "a `reconcile: disabled` object is not applied"
+    );
+    let settings = config_maps.get("settings").await.expect("settings");
+    assert_eq!(
+        settings
+            .data
+            .unwrap_or_default()
+            .get("color")
+            .map(String::as_str),
+        Some("green")
+    );
+
+    let dir = repo.work.join("app");
+    let (ok, out, err) = cli(
+        server.kubeconfig_path(),
+        &[
+            "build",
+            "kustomization",
+            "rules",
+            "-n",
+            "flux-system",
+            "--path",
+            dir.to_str().expect("path"),
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("color: green"),
+        "build substitutes as the controller does:\n{out}"
+    );
+    assert!(
+        !out.contains("name: frozen"),
+        "build leaves out what apply skips:\n{out}"
+    );
+    assert!(out.contains("name: system:ferroflux-reader"), "{out}");
+
+    // Deleting with WaitForTermination deletes what it applied, prune or not, and
+    // only then lets the Kustomization go; what it never applied stays.
+    kustomizations
+        .delete("rules", &Default::default())
+        .await
+        .expect("delete");
+    poll("the Kustomization gone", || async {
+        kustomizations
+            .get_opt("rules")
+            .await
+            .ok()
+            .and_then(|o| o.is_none().then_some(()))
+    })
+    .await;
+    assert!(
+        config_maps
+            .get_opt("settings")
+            .await
+            .expect("get")
+            .is_none(),
+        "deleted before the Kustomization went"
+    );
+    let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(client.clone());
+    assert!(roles
+        .get_opt("system:ferroflux-reader")
+        .await
+        .expect("get")
+        .is_none());
+    assert!(config_maps.get_opt("frozen").await.expect("get").is_some());
+}
+
+/// The managed-object watches that make no-op reconciles free and find drift see
+/// the objects a HelmRelease applies (helm-controller's owner labels), not only a
+/// Kustomization's; and such objects are applied with helm-controller's field manager.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drift_watch_follows_objects_applied_for_helm_releases() {
+    use ferroflux::apply::inventory::{Owner, OwnerKind};
+    use ferroflux::apply::{Applier, ObjectRef, Seen};
+    let (_server, client) = cluster(Config::default()).await;
+    let applier = Applier::new(client.clone()).applying_for(OwnerKind::HelmRelease);
+    let mut objects = vec![json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "podinfo", "namespace": "apps"}, "data": {"color": "blue"}})];
+    Owner::new(OwnerKind::HelmRelease, "podinfo", "apps").label(&mut objects);
+    let r = ObjectRef::of(&objects[0]).expect("ref");
+    let (before, opted_out) = applier.before_apply(&r).await.expect("before");
+    assert!(!opted_out);
+    let (_, version) = applier
+        .apply(&objects[0], &before, false)
+        .await
+        .expect("apply");
+    poll("the watch to see the applied state", || async {
+        (applier.tracker.seen(&r) == Seen::Version(version.clone())).then_some(())
+    })
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
+    let live = config_maps.get("podinfo").await.expect("get");
+    let managers: Vec<String> = live
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert_eq!(managers, ["helm-controller"]);
+    // Somebody edits it: the watch notices without the controller reading it.
+    config_maps
+        .patch(
+            "podinfo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"color": "red"}})),
+        )
+        .await
+        .expect("edit");
+    poll("the watch to see the edit", || async {
+        matches!(applier.tracker.seen(&r), Seen::Version(v) if v != version).then_some(())
+    })
+    .await;
+    // And `kubectl annotate … reconcile=disabled` is known before the next apply.
+    config_maps
+        .patch(
+            "podinfo",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"kustomize.toolkit.fluxcd.io/reconcile": "disabled"}}})),
+        )
+        .await
+        .expect("annotate");
+    poll("the watch to see the opt-out", || async {
+        applier.tracker.opted_out(&r).then_some(())
+    })
+    .await;
+}

@@ -9,7 +9,8 @@ use serde_json::{json, Map, Value};
 
 use super::flux::{self, GlobalArgs, KUSTOMIZATION};
 use crate::api::kustomize_v1::Kustomization;
-use crate::controllers::kustomization::{inventory_ref, label_owner, overlay};
+use crate::apply::{Applier, ObjectRef};
+use crate::controllers::kustomization::{applied_only, inventory_ref, overlay, plan};
 
 async fn get_kustomization(global: &GlobalArgs, name: &str) -> anyhow::Result<Value> {
     let client = flux::client(global).await?;
@@ -161,7 +162,8 @@ pub async fn events(global: &GlobalArgs, target: Option<&str>) -> anyhow::Result
 }
 
 /// The Kustomization `name`, and what it would apply if its source held `path`:
-/// built with its overlay and labelled as the controller labels.
+/// built with its overlay, then the controller's own planning step (post-build
+/// substitution from the cluster, owner labels), without the objects apply skips.
 async fn build_locally(
     global: &GlobalArgs,
     name: &str,
@@ -174,9 +176,12 @@ async fn build_locally(
         .with_context(|| format!("{} does not exist", path.display()))?;
     let mut options = ferroflux_kustomize::BuildOptions::flux(&root);
     options.overlay = Some(overlay(&ks));
-    let mut objects = ferroflux_kustomize::build_dir_with(&root, &options)?;
-    label_owner(&mut objects, name, &global.namespace);
-    Ok((ks, objects))
+    let objects = ferroflux_kustomize::build_dir_with(&root, &options)?;
+    let client = flux::client(global).await?;
+    let objects = plan(&client, &ks, &global.namespace, name, objects)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((ks, applied_only(objects)))
 }
 
 /// `build kustomization NAME --path DIR`: builds DIR locally with the
@@ -253,7 +258,6 @@ fn line_diff(before: &str, after: &str) -> Vec<String> {
 /// per object (created, drifted, deleted) and a diff for drifted ones. Returns
 /// whether there is any difference.
 pub async fn diff(global: &GlobalArgs, name: &str, path: &Path) -> anyhow::Result<bool> {
-    use crate::controllers::kustomization::applier::{Applier, ObjectRef};
     let (ks, objects) = build_locally(global, name, path).await?;
     let client = flux::client(global).await?;
     let applier = Applier::new(client);

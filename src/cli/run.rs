@@ -10,11 +10,11 @@ use anyhow::Context as _;
 use kube::api::ApiResource;
 
 use crate::actors::{KindConfig, KindRegistration, Ownership, Replica};
+use crate::apply::Applier;
 use crate::controllers::events::EventRecorder;
 use crate::controllers::gitrepository::{GitRepositoryReconciler, CONTROLLER};
 use crate::controllers::helmchart::HelmChartReconciler;
 use crate::controllers::helmrepository::HelmRepositoryReconciler;
-use crate::controllers::kustomization::applier::Applier;
 use crate::controllers::kustomization::{self, KustomizationReconciler};
 use crate::raft::{Cluster, ClusterOptions, LeaseConfig, SlotOwnership};
 use crate::source::artifact::ArtifactStore;

@@ -1,13 +1,12 @@
 //! The Kustomization controller.
 
-pub mod applier;
-pub mod health;
-pub mod inventory;
+mod error;
+mod plan;
 mod reconciler;
 pub mod sops;
 pub mod spec_check;
-pub mod stages;
 pub mod substitute;
 
-pub(crate) use reconciler::{inventory_ref, label_owner, overlay};
+pub(crate) use plan::{applied_only, plan};
+pub(crate) use reconciler::{inventory_ref, overlay};
 pub use reconciler::{KustomizationReconciler, CONTROLLER};

@@ -1,7 +1,11 @@
-//! The Kustomization reconciler: source artifact → build (native kustomize, Flux's
-//! overlay) → post-build substitution → staged server-side apply → prune → health →
-//! status and events.
+//! The Kustomization reconciler, in phases as kustomize-controller runs them:
+//! spec check → dependencies → source artifact → build (native kustomize, Flux's
+//! overlay) → decryption → plan (post-build substitution, owner labels) → staged
+//! server-side apply → prune → health; then one status write and the events.
+//! Each phase fails with a [`KustomizationError`]; the status is written once, at
+//! the end, from the outcome.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,24 +14,31 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{json, Value};
 
-use super::applier::{
-    Action, Applier, ApplyError, ObjectRef, Seen, OWNER_NAMESPACE_LABEL, OWNER_NAME_LABEL,
-};
-use super::{health, inventory, sops, spec_check, substitute};
+use super::error::KustomizationError;
+use super::{plan, sops, spec_check};
 use crate::actors::{ObjectKey, ReconcileContext, ReconcileError, ReconcileOutcome, Reconciler};
 use crate::api::kustomize_v1::{
     Kustomization, KustomizationStatus, ResourceInventory, ResourceRef,
 };
 use crate::api::meta::Artifact;
 use crate::api::source_v1::GitRepository;
+use crate::apply::inventory::{self, DeletionPolicy, InventoryEntry, Owner, OwnerKind};
+use crate::apply::stages::{Action, ChangeSet, ChangeSetEntry, GroupKind};
+use crate::apply::{self as ssa, Applier, ObjectRef, Seen};
 use crate::controllers::conditions::{self, FALSE, READY, RECONCILING, STALLED, TRUE};
 use crate::controllers::events::{EventRecorder, EventType};
+use crate::controllers::source_status::read_artifact;
+use crate::health;
 use crate::source::artifact::{extract_tar_gz, ArtifactStore};
 use crate::source::unpacked::{UnpackError, Unpacked, UnpackedArtifacts};
 
 /// The field manager of our status writes, Flux's controller name.
 pub const CONTROLLER: &str = "kustomize-controller";
 const KIND: &str = "Kustomization";
+/// Flux's finalizer: deleting a Kustomization first garbage-collects what it applied.
+const FINALIZER: &str = "finalizers.fluxcd.io";
+/// Flux's health condition, present when the Kustomization waits for something.
+const HEALTHY: &str = "Healthy";
 
 /// Reconciles Kustomizations.
 pub struct KustomizationReconciler {
@@ -53,36 +64,21 @@ pub struct KustomizationReconciler {
     pub last: std::sync::Mutex<std::collections::HashMap<ObjectKey, LastApply>>,
 }
 
-/// What a successful apply left behind: the desired state's digest and the
-/// resourceVersion each object had afterwards.
+/// What a successful apply left behind: the desired state's digest and the state
+/// each applied object had afterwards.
 #[derive(Debug, Clone)]
 pub struct LastApply {
     desired: u64,
     versions: Vec<(ObjectRef, String)>,
 }
 
-/// A failed step: the Flux reason and message, and whether retrying can help.
-struct Failure {
-    reason: &'static str,
-    message: String,
-    stalled: bool,
-}
-
-impl Failure {
-    fn retry(reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            reason,
-            message: message.into(),
-            stalled: false,
-        }
-    }
-}
-
-/// What one successful apply did.
-struct Applied {
-    changes: Vec<(ObjectRef, Action)>,
-    inventory: Vec<ResourceRef>,
-    versions: Vec<(ObjectRef, String)>,
+/// What a successful reconcile did, for the status and the events.
+struct Reconciled {
+    revision: String,
+    /// The changed objects, one `Kind/namespace/name action` per line.
+    summary: String,
+    /// The Healthy message, when something was waited for.
+    health: Option<String>,
 }
 
 fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {
@@ -114,11 +110,10 @@ impl KustomizationReconciler {
         &self,
         ks: &Kustomization,
         namespace: &str,
-    ) -> Result<Artifact, Failure> {
+    ) -> Result<Artifact, KustomizationError> {
         let source = &ks.spec.source_ref;
         if source.kind != "GitRepository" {
-            return Err(Failure {
-                reason: "ArtifactFailed",
+            return Err(KustomizationError::Artifact {
                 message: format!("source kind '{}' is not supported yet", source.kind),
                 stalled: true,
             });
@@ -131,97 +126,51 @@ impl KustomizationReconciler {
         let repo = api
             .get_opt(&source.name)
             .await
-            .map_err(|e| Failure::retry("ArtifactFailed", format!("unable to get source: {e}")))?;
+            .map_err(|e| KustomizationError::artifact(format!("unable to get source: {e}")))?;
         let Some(repo) = repo else {
-            return Err(Failure::retry(
-                "ArtifactFailed",
-                format!(
-                    "Source '{}/{}/{}' not found",
-                    source.kind, source_namespace, source.name
-                ),
-            ));
+            return Err(KustomizationError::artifact(format!(
+                "Source '{}/{}/{}' not found",
+                source.kind, source_namespace, source.name
+            )));
         };
         repo.status
             .and_then(|s| s.artifact)
-            .ok_or_else(|| Failure::retry("ArtifactFailed", "Source artifact not found, retrying"))
-    }
-
-    /// The artifact's tarball, from the local store or downloaded, verified
-    /// against its digest.
-    async fn download(&self, artifact: &Artifact) -> Result<Vec<u8>, Failure> {
-        // An artifact this replica serves is read from its store; the path comes from
-        // a status, so it must be a plain relative path inside the store.
-        let local = Path::new(&artifact.path)
-            .components()
-            .all(|c| matches!(c, std::path::Component::Normal(_)))
-            .then(|| self.store.root.join(&artifact.path));
-        let from_disk = match &local {
-            Some(path) => tokio::fs::read(path).await.ok(),
-            None => None,
-        };
-        let bytes = match from_disk {
-            Some(bytes) => bytes,
-            None => {
-                let failed = |e: reqwest::Error| {
-                    Failure::retry(
-                        "ArtifactFailed",
-                        format!("failed to download artifact: {e}"),
-                    )
-                };
-                let response = self
-                    .http
-                    .get(&artifact.url)
-                    .send()
-                    .await
-                    .and_then(|r| r.error_for_status())
-                    .map_err(failed)?;
-                response.bytes().await.map_err(failed)?.to_vec()
-            }
-        };
-        let digest = {
-            use sha2::Digest as _;
-            let hash = sha2::Sha256::digest(&bytes);
-            format!(
-                "sha256:{}",
-                hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            )
-        };
-        if digest != artifact.digest {
-            return Err(Failure::retry(
-                "ArtifactFailed",
-                format!(
-                    "failed to verify artifact: computed digest {digest} does not match {}",
-                    artifact.digest
-                ),
-            ));
-        }
-        Ok(bytes)
+            .ok_or_else(|| KustomizationError::artifact("Source artifact not found, retrying"))
     }
 
     /// The artifact unpacked: shared with every other build of the same digest,
     /// or, when the build decrypts files in place, a private copy.
-    async fn fetch(&self, artifact: &Artifact, private: bool) -> Result<Workdir, Failure> {
+    async fn fetch(
+        &self,
+        artifact: &Artifact,
+        private: bool,
+    ) -> Result<Workdir, KustomizationError> {
+        let download = || async {
+            read_artifact(&self.store, &self.http, artifact)
+                .await
+                .map_err(KustomizationError::artifact)
+        };
         if !private {
             return self
                 .unpacked
-                .get_or_unpack(&artifact.digest, || self.download(artifact))
+                .get_or_unpack(&artifact.digest, download)
                 .await
                 .map(Workdir::Shared)
                 .map_err(|e| match e {
                     UnpackError::Download(failure) => failure,
-                    UnpackError::Extract(message) => Failure::retry("ArtifactFailed", message),
+                    UnpackError::Extract(message) => KustomizationError::artifact(message),
                 });
         }
-        let bytes = self.download(artifact).await?;
+        let bytes = download().await?;
         tokio::task::spawn_blocking(move || {
             let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
             extract_tar_gz(bytes.as_slice(), dir.path()).map_err(|e| e.to_string())?;
             Ok::<_, String>(dir)
         })
         .await
-        .map_err(|e| Failure::retry("ArtifactFailed", e.to_string()))?
+        .map_err(|e| KustomizationError::artifact(e.to_string()))?
         .map(Workdir::Private)
-        .map_err(|e| Failure::retry("ArtifactFailed", format!("failed to extract artifact: {e}")))
+        .map_err(|e| KustomizationError::artifact(format!("failed to extract artifact: {e}")))
     }
 }
 
@@ -288,7 +237,7 @@ pub(crate) fn overlay(ks: &Kustomization) -> ferroflux_kustomize::FluxOverlay {
 }
 
 /// `spec.path` inside the artifact: relative, no way out (the build is fenced too).
-fn build_dir(root: &Path, path: Option<&str>) -> Result<PathBuf, Failure> {
+fn build_dir(root: &Path, path: Option<&str>) -> Result<PathBuf, KustomizationError> {
     let rel = path.unwrap_or("./").trim_start_matches('/');
     let mut dir = root.to_path_buf();
     for part in Path::new(rel).components() {
@@ -296,8 +245,7 @@ fn build_dir(root: &Path, path: Option<&str>) -> Result<PathBuf, Failure> {
             std::path::Component::Normal(p) => dir.push(p),
             std::path::Component::CurDir => {}
             _ => {
-                return Err(Failure {
-                    reason: "ArtifactFailed",
+                return Err(KustomizationError::Artifact {
                     message: format!("spec.path '{rel}' must stay inside the source artifact"),
                     stalled: true,
                 })
@@ -305,209 +253,47 @@ fn build_dir(root: &Path, path: Option<&str>) -> Result<PathBuf, Failure> {
         }
     }
     if !dir.is_dir() {
-        return Err(Failure::retry(
-            "ArtifactFailed",
-            format!("kustomization path not found: {rel}"),
-        ));
+        return Err(KustomizationError::artifact(format!(
+            "kustomization path not found: {rel}"
+        )));
     }
     Ok(dir)
 }
 
 /// Builds the objects to apply.
-async fn build(ks: &Kustomization, root: PathBuf) -> Result<Vec<Value>, Failure> {
+async fn build(ks: &Kustomization, root: PathBuf) -> Result<Vec<Value>, KustomizationError> {
     let dir = build_dir(&root, ks.spec.path.as_deref())?;
     let mut options = ferroflux_kustomize::BuildOptions::flux(&root);
     options.overlay = Some(overlay(ks));
     tokio::task::spawn_blocking(move || ferroflux_kustomize::build_dir_with(&dir, &options))
         .await
-        .map_err(|e| Failure::retry("BuildFailed", e.to_string()))?
-        .map_err(|e| Failure::retry("BuildFailed", e.to_string()))
-}
-
-/// Labels every object with its owner, as Flux does (prune deletes only objects
-/// that carry them).
-pub(crate) fn label_owner(objects: &mut [Value], name: &str, namespace: &str) {
-    for object in objects {
-        let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
-            continue;
-        };
-        let labels = metadata.entry("labels").or_insert_with(|| json!({}));
-        if let Some(labels) = labels.as_object_mut() {
-            labels.insert(OWNER_NAME_LABEL.into(), json!(name));
-            labels.insert(OWNER_NAMESPACE_LABEL.into(), json!(namespace));
-        }
-    }
-}
-
-/// Objects that define kinds or scopes go first: CRDs, Namespaces, and the
-/// cluster-wide RBAC they may need.
-fn is_first_stage(object: &Value) -> bool {
-    matches!(
-        text(object, "/kind"),
-        "CustomResourceDefinition" | "Namespace" | "ClusterRole" | "ClusterRoleBinding"
-    )
-}
-
-/// `NAMESPACE_NAME_GROUP_Kind` and version, as Flux keeps its inventory.
-fn inventory_entry(r: &ObjectRef) -> ResourceRef {
-    let (group, version) = match r.api_version.split_once('/') {
-        Some((g, v)) => (g, v),
-        None => ("", r.api_version.as_str()),
-    };
-    ResourceRef {
-        id: format!("{}_{}_{}_{}", r.namespace, r.name, group, r.kind),
-        v: version.to_owned(),
-    }
+        .map_err(|e| KustomizationError::Build(e.to_string()))?
+        .map_err(|e| KustomizationError::Build(e.to_string()))
 }
 
 /// The object an inventory entry names.
 pub(crate) fn inventory_ref(entry: &ResourceRef) -> Option<ObjectRef> {
-    let (namespace, rest) = entry.id.split_once('_')?;
-    let (rest, kind) = rest.rsplit_once('_')?;
-    let (name, group) = rest.rsplit_once('_')?;
-    Some(ObjectRef {
-        api_version: if group.is_empty() {
-            entry.v.clone()
-        } else {
-            format!("{group}/{}", entry.v)
-        },
-        kind: kind.to_owned(),
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-    })
+    let meta = inventory::ObjMetadata::parse(&entry.id).ok()?;
+    Some(ObjectRef::from_inventory(&inventory::InventoryObject {
+        meta,
+        version: entry.v.clone(),
+    }))
 }
 
-fn disabled(object: &Value, key: &str) -> bool {
-    ["labels", "annotations"].iter().any(|field| {
-        object
-            .pointer(&format!("/metadata/{field}"))
-            .and_then(|m| m.get(key))
-            .and_then(Value::as_str)
-            .is_some_and(|v| v.eq_ignore_ascii_case("disabled"))
-    })
-}
-
-impl KustomizationReconciler {
-    /// Applies in stages and prunes what the old inventory had and the new lacks.
-    async fn apply_all(
-        &self,
-        applier: &Applier,
-        ks: &Kustomization,
-        objects: Vec<Value>,
-        old_inventory: &[ResourceRef],
-        key: &ObjectKey,
-    ) -> Result<Applied, Failure> {
-        let (first, rest): (Vec<Value>, Vec<Value>) = objects.into_iter().partition(is_first_stage);
-        let mut changes = Vec::new();
-        let mut inventory = Vec::new();
-        let mut versions = Vec::new();
-        for stage in [first, rest] {
-            for object in &stage {
-                let r = ObjectRef::of(object)
-                    .map_err(|e| Failure::retry("ReconciliationFailed", e.to_string()))?;
-                let before = applier.before_apply(&r).await.map_err(apply_failure)?;
-                let policy = inventory::ssa_policy(object);
-                let skip = match policy {
-                    inventory::SsaPolicy::Ignore => true,
-                    inventory::SsaPolicy::IfNotPresent => matches!(before, Seen::Version(_)),
-                    _ => false,
-                };
-                if skip {
-                    inventory.push(inventory_entry(&r));
-                    changes.push((r, Action::Skipped));
-                    continue;
-                }
-                let force = ks.spec.force == Some(true) || inventory::is_force_enabled(object);
-                let (action, version) = applier
-                    .apply(object, &before, force)
-                    .await
-                    .map_err(apply_failure)?;
-                inventory.push(inventory_entry(&r));
-                versions.push((r.clone(), version));
-                changes.push((r, action));
-            }
-            // The next stage may use kinds this one defined: wait until served.
-            for object in stage
-                .iter()
-                .filter(|o| text(o, "/kind") == "CustomResourceDefinition")
-            {
-                self.wait_established(applier, object, ks).await?;
-            }
-        }
-        if ks.spec.prune {
-            let current: std::collections::HashSet<&str> =
-                inventory.iter().map(|e| e.id.as_str()).collect();
-            for entry in old_inventory.iter().rev() {
-                if current.contains(entry.id.as_str()) {
-                    continue;
-                }
-                let Some(r) = inventory_ref(entry) else {
-                    continue;
-                };
-                let live = applier.get(&r).await.unwrap_or(None);
-                let Some(live) = live else { continue };
-                let owned = text(
-                    &live,
-                    &format!("/metadata/labels/{}", OWNER_NAME_LABEL.replace('/', "~1")),
-                ) == key.name
-                    && text(
-                        &live,
-                        &format!(
-                            "/metadata/labels/{}",
-                            OWNER_NAMESPACE_LABEL.replace('/', "~1")
-                        ),
-                    ) == key.namespace;
-                if !owned
-                    || inventory::is_prune_disabled(&live)
-                    || inventory::ssa_policy(&live) == inventory::SsaPolicy::Ignore
-                {
-                    continue;
-                }
-                let action = applier
-                    .delete(&r)
-                    .await
-                    .map_err(|e| Failure::retry("PruneFailed", e.to_string()))?;
-                changes.push((r, action));
-            }
-        }
-        Ok(Applied {
-            changes,
-            inventory,
-            versions,
+fn to_entries(refs: &[ResourceRef]) -> Vec<InventoryEntry> {
+    refs.iter()
+        .map(|r| InventoryEntry {
+            id: r.id.clone(),
+            v: r.v.clone(),
         })
-    }
+        .collect()
+}
 
-    async fn wait_established(
-        &self,
-        applier: &Applier,
-        crd: &Value,
-        ks: &Kustomization,
-    ) -> Result<(), Failure> {
-        let r = ObjectRef::of(crd)
-            .map_err(|e| Failure::retry("ReconciliationFailed", e.to_string()))?;
-        let deadline = tokio::time::Instant::now() + timeout_of(ks);
-        loop {
-            let live = applier.get(&r).await.map_err(apply_failure)?;
-            let established = live
-                .as_ref()
-                .and_then(|l| l.pointer("/status/conditions"))
-                .and_then(Value::as_array)
-                .is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c["type"] == "Established" && c["status"] == "True")
-                });
-            if established {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(Failure::retry(
-                    "ReconciliationFailed",
-                    format!("{} is not established", r.display()),
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+fn to_refs(entries: Vec<InventoryEntry>) -> Vec<ResourceRef> {
+    entries
+        .into_iter()
+        .map(|e| ResourceRef { id: e.id, v: e.v })
+        .collect()
 }
 
 /// A digest of what is about to be applied and of the spec fields that change how.
@@ -522,10 +308,6 @@ fn digest(objects: &[Value], ks: &Kustomization) -> u64 {
     hasher.finish()
 }
 
-fn apply_failure(e: ApplyError) -> Failure {
-    Failure::retry("ReconciliationFailed", e.to_string())
-}
-
 fn timeout_of(ks: &Kustomization) -> Duration {
     let parse = |s: &str| crate::actors::parse_duration(s).ok();
     ks.spec
@@ -536,76 +318,35 @@ fn timeout_of(ks: &Kustomization) -> Duration {
         .unwrap_or(Duration::from_secs(300))
 }
 
-impl KustomizationReconciler {
-    /// Records a failure: Ready=False with Flux's reason, events, and the outcome.
-    async fn fail(
-        &self,
-        object: &Value,
-        key: &ObjectKey,
-        mut status: KustomizationStatus,
-        generation: Option<i64>,
-        failure: Failure,
-    ) -> ReconcileOutcome {
-        let now = chrono::Utc::now();
-        let mut conds: Vec<Condition> = status.conditions.take().unwrap_or_default();
-        conditions::set(
-            &mut conds,
-            READY,
-            FALSE,
-            failure.reason,
-            &failure.message,
-            generation,
-            now,
-        );
-        if failure.stalled {
-            conditions::set(
-                &mut conds,
-                STALLED,
-                TRUE,
-                failure.reason,
-                &failure.message,
-                generation,
-                now,
-            );
-            conditions::remove(&mut conds, RECONCILING);
-        } else {
-            conditions::remove(&mut conds, STALLED);
-            conditions::set(
-                &mut conds,
-                RECONCILING,
-                TRUE,
-                "ProgressingWithRetry",
-                &format!("retrying: {}", failure.message),
-                generation,
-                now,
-            );
-        }
-        status.conditions = Some(conds);
-        status.observed_generation = generation;
-        if let Err(e) = self.write_status(key, &status).await {
-            tracing::warn!(object = %key, error = %e, "writing status failed");
-        }
-        self.events
-            .record(object, EventType::Warning, failure.reason, &failure.message)
-            .await;
-        let error = ReconcileError::new(failure.reason, failure.message);
-        if failure.stalled {
-            return ReconcileOutcome::Stalled(error);
-        }
-        // Flux retries a failed Kustomization after spec.retryInterval, which
-        // defaults to spec.interval.
-        let retry = object
-            .pointer("/spec/retryInterval")
-            .or_else(|| object.pointer("/spec/interval"))
-            .and_then(Value::as_str)
-            .and_then(|d| crate::actors::parse_duration(d).ok())
-            .filter(|d| !d.is_zero());
-        match retry {
-            Some(delay) => ReconcileOutcome::RetryAfter(error, delay),
-            None => ReconcileOutcome::Transient(error),
-        }
-    }
+/// The change set as Flux prints it: one `Kind/namespace/name action` per line,
+/// only the objects that changed.
+fn change_summary(changes: &ChangeSet) -> String {
+    changes
+        .entries
+        .iter()
+        .filter(|e| e.action.has_changed())
+        .map(ChangeSetEntry::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
 
+/// The inventory read back as a change set of unchanged objects (a no-op
+/// reconcile: nothing was applied, everything is as the last apply left it).
+fn unchanged_change_set(entries: &[InventoryEntry]) -> ChangeSet {
+    ChangeSet {
+        entries: inventory::list_objects(entries)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|o| ChangeSetEntry {
+                object: o.meta,
+                version: o.version,
+                action: Action::Unchanged,
+            })
+            .collect(),
+    }
+}
+
+impl KustomizationReconciler {
     /// Whether every dependency is Ready at its current generation; the first that
     /// is not, named as Flux names it.
     async fn dependencies_ready(&self, ks: &Kustomization, namespace: &str) -> Result<(), String> {
@@ -646,40 +387,31 @@ impl KustomizationReconciler {
         Ok(())
     }
 
-    /// Deletes what the inventory lists when a pruning Kustomization is deleted.
+    /// Deletes what the inventory lists when the Kustomization is deleted, as
+    /// `spec.deletionPolicy` says, then lets the object go.
     async fn finalize(
         &self,
         applier: &Applier,
         ks: &Kustomization,
         key: &ObjectKey,
     ) -> Result<(), ReconcileError> {
-        let inventory = ks
-            .status
-            .as_ref()
-            .and_then(|s| s.inventory.as_ref())
-            .map(|i| i.entries.clone())
-            .unwrap_or_default();
-        let policy = ks.spec.deletion_policy.as_deref().unwrap_or("MirrorPrune");
-        let delete = match policy {
-            "Delete" => true,
-            "Orphan" => false,
-            _ => ks.spec.prune,
-        };
-        if delete && ks.spec.suspend != Some(true) {
-            for entry in inventory.iter().rev() {
-                let Some(r) = inventory_ref(entry) else {
-                    continue;
-                };
-                if let Ok(Some(live)) = applier.get(&r).await {
-                    if disabled(&live, "kustomize.toolkit.fluxcd.io/prune") {
-                        continue;
-                    }
-                    applier
-                        .delete(&r)
-                        .await
-                        .map_err(|e| ReconcileError::new("PruneFailed", e.to_string()))?;
-                }
-            }
+        let entries = to_entries(
+            ks.status
+                .as_ref()
+                .and_then(|s| s.inventory.as_ref())
+                .map(|i| i.entries.as_slice())
+                .unwrap_or_default(),
+        );
+        // An invalid policy was refused by the spec check; deleting then mirrors prune.
+        let policy = DeletionPolicy::from_spec(ks.spec.deletion_policy.as_deref())
+            .unwrap_or(DeletionPolicy::MirrorPrune);
+        let suspended = ks.spec.suspend == Some(true);
+        if inventory::finalizer_deletes_objects(policy, ks.spec.prune, suspended, entries.len()) {
+            let owner = Owner::new(OwnerKind::Kustomization, &key.name, &key.namespace);
+            let wait = (policy == DeletionPolicy::WaitForTermination).then(|| timeout_of(ks));
+            ssa::delete_all(applier, &entries, &owner, wait)
+                .await
+                .map_err(|e| ReconcileError::new("PruneFailed", e.to_string()))?;
         }
         self.set_finalizer(key, false).await
     }
@@ -715,7 +447,11 @@ impl KustomizationReconciler {
     /// Who applies for `ks`: its service account (`spec.serviceAccountName`, else
     /// `--default-service-account`) impersonated, so it gets no more than that
     /// account's rights; the controller itself when there is none.
-    fn applier_for(&self, ks: &Kustomization, namespace: &str) -> Result<Applier, Failure> {
+    fn applier_for(
+        &self,
+        ks: &Kustomization,
+        namespace: &str,
+    ) -> Result<Applier, KustomizationError> {
         let account = ks
             .spec
             .service_account_name
@@ -737,7 +473,7 @@ impl KustomizationReconciler {
                 let mut config = self.config.clone();
                 config.auth_info.impersonate = Some(user.clone());
                 let client = kube::Client::try_from(config).map_err(|e| {
-                    Failure::retry("ReconciliationFailed", format!("impersonating {user}: {e}"))
+                    KustomizationError::Impersonation(format!("impersonating {user}: {e}"))
                 })?;
                 if let Ok(mut cache) = self.impersonated.lock() {
                     cache.insert(user, client.clone());
@@ -762,29 +498,30 @@ fn parse_identities(keys: &[String]) -> std::result::Result<Vec<sops::AgeIdentit
 
 /// Decrypts sops values nested in built Secrets; refuses encrypted objects when no
 /// decryption is configured, naming the object.
-fn decrypt_objects(objects: &mut [Value], keys: Option<&[String]>) -> Result<(), Failure> {
+fn decrypt_objects(
+    objects: &mut [Value],
+    keys: Option<&[String]>,
+) -> Result<(), KustomizationError> {
     match keys {
         None => {
             if let Some(encrypted) = objects.iter().find(|o| sops::is_encrypted(o)) {
                 let meta = inventory::ObjMetadata::from_object(encrypted)
-                    .map_err(|e| Failure::retry("DecryptionFailed", e.to_string()))?;
-                return Err(Failure::retry(
-                    "DecryptionFailed",
-                    super::stages::encrypted_secret_error(&meta),
+                    .map_err(|e| KustomizationError::decryption(e.to_string()))?;
+                return Err(KustomizationError::decryption(
+                    crate::apply::stages::encrypted_secret_error(&meta),
                 ));
             }
             Ok(())
         }
         Some(keys) => {
-            let identities =
-                parse_identities(keys).map_err(|e| Failure::retry("DecryptionFailed", e))?;
+            let identities = parse_identities(keys).map_err(KustomizationError::decryption)?;
             for object in objects.iter_mut() {
                 if sops::is_encrypted(object) {
                     sops::decrypt_document(object, &identities)
-                        .map_err(|e| Failure::retry("DecryptionFailed", e.to_string()))?;
+                        .map_err(|e| KustomizationError::decryption(e.to_string()))?;
                 }
                 sops::decrypt_secret_values(object, &identities)
-                    .map_err(|e| Failure::retry("DecryptionFailed", e.to_string()))?;
+                    .map_err(|e| KustomizationError::decryption(e.to_string()))?;
             }
             Ok(())
         }
@@ -798,13 +535,12 @@ impl KustomizationReconciler {
         &self,
         ks: &Kustomization,
         namespace: &str,
-    ) -> Result<Option<Vec<String>>, Failure> {
+    ) -> Result<Option<Vec<String>>, KustomizationError> {
         let Some(decryption) = &ks.spec.decryption else {
             return Ok(None);
         };
         if decryption.provider != "sops" {
-            return Err(Failure {
-                reason: "DecryptionFailed",
+            return Err(KustomizationError::Decryption {
                 message: format!("unsupported decryption provider '{}'", decryption.provider),
                 stalled: true,
             });
@@ -815,19 +551,16 @@ impl KustomizationReconciler {
         let api: Api<k8s_openapi::api::core::v1::Secret> =
             Api::namespaced(self.client.clone(), namespace);
         let secret = api.get_opt(&secret_ref.name).await.map_err(|e| {
-            Failure::retry(
-                "DecryptionFailed",
-                format!("cannot get decryption Secret '{}': {e}", secret_ref.name),
-            )
+            KustomizationError::decryption(format!(
+                "cannot get decryption Secret '{}': {e}",
+                secret_ref.name
+            ))
         })?;
         let Some(secret) = secret else {
-            return Err(Failure::retry(
-                "DecryptionFailed",
-                format!(
-                    "decryption Secret '{namespace}/{}' not found",
-                    secret_ref.name
-                ),
-            ));
+            return Err(KustomizationError::decryption(format!(
+                "decryption Secret '{namespace}/{}' not found",
+                secret_ref.name
+            )));
         };
         Ok(Some(
             secret
@@ -841,180 +574,320 @@ impl KustomizationReconciler {
     }
 }
 
-/// Flux's health condition, present when the Kustomization waits for something.
-const HEALTHY: &str = "Healthy";
-
 impl KustomizationReconciler {
-    /// Post-build substitution (`spec.postBuild`): variables from ConfigMaps and
-    /// Secrets in the Kustomization's namespace, then the inline ones.
-    async fn substitute(
+    /// Runs every phase; fills in `status` (attempted revision, inventory) as it goes.
+    async fn run_phases(
         &self,
         ks: &Kustomization,
-        namespace: &str,
-        objects: &mut [Value],
-    ) -> Result<(), Failure> {
-        let Some(post_build) = &ks.spec.post_build else {
-            return Ok(());
-        };
-        let mut sources = Vec::new();
-        for reference in post_build.substitute_from.iter().flatten() {
-            let kind = match reference.kind.as_str() {
-                "Secret" => substitute::SourceKind::Secret,
-                _ => substitute::SourceKind::ConfigMap,
-            };
-            let data = self
-                .variables_from(kind, namespace, &reference.name)
-                .await?;
-            sources.push(substitute::SubstituteSource {
-                kind,
-                name: reference.name.clone(),
-                optional: reference.optional == Some(true),
-                data,
-            });
-        }
-        let variables = substitute::resolve_variables(&sources, post_build.substitute.as_ref())
-            .map_err(|e| Failure::retry("BuildFailed", e.to_string()))?;
-        let options = substitute::SubstituteOptions {
-            strict: false,
-            strategy: substitute::SubstituteStrategy::from_spec(
-                post_build.substitute_strategy.as_deref(),
-            ),
-        };
-        for object in objects.iter_mut() {
-            match substitute::substitute_object(object, &variables, &options) {
-                Ok(Some(substituted)) => *object = substituted,
-                Ok(None) => {}
-                // The message names the object and the expression, never a value.
-                Err(e) => {
-                    return Err(Failure::retry(
-                        "BuildFailed",
-                        substitute::post_build_error_message(object, &e),
-                    ))
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn variables_from(
-        &self,
-        kind: substitute::SourceKind,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<std::collections::BTreeMap<String, String>>, Failure> {
-        use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-        let failed =
-            |e: kube::Error| Failure::retry("BuildFailed", format!("substitute from {name}: {e}"));
-        Ok(match kind {
-            substitute::SourceKind::ConfigMap => {
-                Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
-                    .get_opt(name)
-                    .await
-                    .map_err(failed)?
-                    .map(|cm| cm.data.unwrap_or_default().into_iter().collect())
-            }
-            substitute::SourceKind::Secret => {
-                Api::<Secret>::namespaced(self.client.clone(), namespace)
-                    .get_opt(name)
-                    .await
-                    .map_err(failed)?
-                    .map(|secret| {
-                        secret
-                            .data
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-                            .collect()
-                    })
-            }
+        object: &Value,
+        key: &ObjectKey,
+        applier: &Applier,
+        status: &mut KustomizationStatus,
+    ) -> Result<Reconciled, KustomizationError> {
+        self.check_spec(object, key)?;
+        self.dependencies_ready(ks, &key.namespace)
+            .await
+            .map_err(KustomizationError::DependencyNotReady)?;
+        let artifact = self.source_artifact(ks, &key.namespace).await?;
+        status.last_attempted_revision = Some(artifact.revision.clone());
+        let objects = self.build_objects(ks, key, &artifact).await?;
+        let objects = plan::plan(&self.client, ks, &key.namespace, &key.name, objects).await?;
+        let change_set = self
+            .apply_and_prune(ks, key, applier, objects, status)
+            .await?;
+        let health = self.check_health(ks, key, applier, &change_set).await?;
+        Ok(Reconciled {
+            revision: artifact.revision,
+            summary: change_summary(&change_set),
+            health,
         })
     }
 
-    /// What to wait for: every applied object with `spec.wait`, else `spec.healthChecks`.
-    fn health_targets(
+    fn check_spec(&self, object: &Value, key: &ObjectKey) -> Result<(), KustomizationError> {
+        let context = spec_check::SpecCheckContext {
+            namespace: key.namespace.clone(),
+            no_cross_namespace_refs: self.no_cross_namespace_refs,
+            ..Default::default()
+        };
+        spec_check::check_spec(object.get("spec").unwrap_or(&Value::Null), &context)
+            .map(|_| ())
+            .map_err(|errors| KustomizationError::InvalidSpec {
+                reason: errors
+                    .first()
+                    .map(spec_check::SpecError::reason)
+                    .unwrap_or(spec_check::INVALID_SPEC_REASON),
+                message: spec_check::spec_errors_message(&errors),
+            })
+    }
+
+    /// The artifact fetched, SOPS files decrypted, built, and encrypted values in
+    /// the built objects decrypted.
+    async fn build_objects(
         &self,
         ks: &Kustomization,
         key: &ObjectKey,
-        status: &KustomizationStatus,
-    ) -> Vec<ObjectRef> {
-        if ks.spec.wait == Some(true) {
-            return status
-                .inventory
-                .iter()
-                .flat_map(|i| i.entries.iter())
-                .filter_map(inventory_ref)
-                .collect();
+        artifact: &Artifact,
+    ) -> Result<Vec<Value>, KustomizationError> {
+        // SOPS decrypts files in place: such builds get a private copy.
+        let workdir = self.fetch(artifact, ks.spec.decryption.is_some()).await?;
+        let identities = self.decryption_keys(ks, &key.namespace).await?;
+        if let Some(identities) = &identities {
+            let root = workdir.path().to_path_buf();
+            let identities = identities.clone();
+            tokio::task::spawn_blocking(move || {
+                let identities = parse_identities(&identities)?;
+                sops::decrypt_tree(&root, &identities)
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r)
+            .map_err(KustomizationError::decryption)?;
         }
-        ks.spec
+        let mut objects = build(ks, workdir.path().to_path_buf()).await?;
+        drop(workdir);
+        decrypt_objects(&mut objects, identities.as_deref())?;
+        Ok(objects)
+    }
+
+    /// The staged apply and the prune, skipped when nothing changed in Git and
+    /// nobody touched what the last apply wrote: no reads, no writes (DESIGN.md §5).
+    async fn apply_and_prune(
+        &self,
+        ks: &Kustomization,
+        key: &ObjectKey,
+        applier: &Applier,
+        objects: Vec<Value>,
+        status: &mut KustomizationStatus,
+    ) -> Result<ChangeSet, KustomizationError> {
+        let old_inventory = to_entries(
+            status
+                .inventory
+                .as_ref()
+                .map(|i| i.entries.as_slice())
+                .unwrap_or_default(),
+        );
+        let desired = digest(&objects, ks);
+        let unchanged = self.last.lock().ok().is_some_and(|last| {
+            last.get(key).is_some_and(|last| {
+                last.desired == desired
+                    && last
+                        .versions
+                        .iter()
+                        .all(|(r, v)| applier.tracker.seen(r) == Seen::Version(v.clone()))
+            })
+        });
+        if unchanged {
+            return Ok(unchanged_change_set(&old_inventory));
+        }
+        let owner = Owner::new(OwnerKind::Kustomization, &key.name, &key.namespace);
+        let no_custom_stages = HashSet::<GroupKind>::new();
+        let options = ssa::ApplyOptions {
+            owner: &owner,
+            force: ks.spec.force == Some(true),
+            timeout: timeout_of(ks),
+            custom_stage_kinds: &no_custom_stages,
+        };
+        let applied = ssa::apply_staged(applier, objects, &options).await?;
+        let mut new_inventory = applied.inventory();
+        let mut change_set = applied.change_set.clone();
+        let mut pruned = Ok(());
+        if ks.spec.prune {
+            match ssa::prune(applier, &old_inventory, &new_inventory, &owner).await {
+                Ok(deleted) => change_set.entries.extend(deleted.entries),
+                Err(ssa::StagedError::Prune { error, survivors }) => {
+                    // Not confirmed deleted: still ours, retried next time.
+                    inventory::merge_into_inventory(&mut new_inventory, &survivors);
+                    pruned = Err(KustomizationError::Prune(error.to_string()));
+                }
+                Err(other) => pruned = Err(other.into()),
+            }
+        }
+        status.inventory = Some(ResourceInventory {
+            entries: to_refs(new_inventory),
+        });
+        pruned?;
+        if let Ok(mut last) = self.last.lock() {
+            last.insert(
+                key.clone(),
+                LastApply {
+                    desired,
+                    versions: applied.versions,
+                },
+            );
+        }
+        Ok(change_set)
+    }
+
+    /// Waits for what `spec.wait` or `spec.healthChecks` names; the Healthy message.
+    async fn check_health(
+        &self,
+        ks: &Kustomization,
+        key: &ObjectKey,
+        applier: &Applier,
+        change_set: &ChangeSet,
+    ) -> Result<Option<String>, KustomizationError> {
+        let checks: Vec<health::HealthCheckRef> = ks
+            .spec
             .health_checks
             .iter()
             .flatten()
-            .filter(|c| !(c.kind == KIND && c.name == key.name))
-            .map(|c| ObjectRef {
-                api_version: c.api_version.clone().unwrap_or_else(|| "apps/v1".into()),
+            .map(|c| health::HealthCheckRef {
+                api_version: c.api_version.clone().unwrap_or_default(),
                 kind: c.kind.clone(),
-                namespace: c.namespace.clone().unwrap_or_default(),
                 name: c.name.clone(),
+                namespace: c.namespace.clone().unwrap_or_default(),
             })
-            .collect()
-    }
-
-    /// Polls the targets' kstatus until all are Current, one Failed, or the timeout.
-    /// Ok: Flux's "Health check passed in …"; Err: why not, naming the objects.
-    async fn wait_healthy(
-        &self,
-        applier: &Applier,
-        targets: &[ObjectRef],
-        timeout: Duration,
-    ) -> Result<String, String> {
+            .collect();
+        let targets: Vec<ObjectRef> = health::health_check_targets(
+            ks.spec.wait == Some(true),
+            &checks,
+            change_set,
+            &key.name,
+            &key.namespace,
+        )
+        .iter()
+        .map(ObjectRef::from_inventory)
+        .collect();
+        if targets.is_empty() {
+            return Ok(None);
+        }
         let started = tokio::time::Instant::now();
-        let meta = |r: &ObjectRef| {
-            let (group, _) = r.group_version();
-            inventory::ObjMetadata::new(&r.namespace, &r.name, group, &r.kind)
-        };
-        loop {
-            let mut observed = Vec::with_capacity(targets.len());
-            for r in targets {
-                let (status, error) = match applier.get(r).await {
-                    Ok(live) => (
-                        Some(health::status_of(live.as_ref(), chrono::Utc::now()).status),
-                        None,
-                    ),
-                    Err(e) => (None, Some(e.to_string())),
-                };
-                observed.push(health::ObservedStatus {
-                    object: meta(r),
-                    status,
-                    error,
-                });
-            }
-            let timed_out = started.elapsed() >= timeout;
-            if health::wait_is_over(&observed, true, &[]) || timed_out {
-                return match health::wait_failure_message(&observed, timed_out, &[]) {
-                    None => Ok(health::health_check_passed_message(started.elapsed())),
-                    Some(failure) => Err(health::health_check_failed_message(
-                        started.elapsed(),
-                        &failure,
-                    )),
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        match health::wait_for(applier, &targets, timeout_of(ks), &[]).await {
+            Ok(elapsed) => Ok(Some(health::health_check_passed_message(elapsed))),
+            Err(failure) => Err(KustomizationError::HealthCheck {
+                message: health::health_check_failed_message(started.elapsed(), &failure),
+                failure,
+            }),
         }
     }
-}
 
-/// Flux's finalizer: deleting a Kustomization first garbage-collects what it applied.
-const FINALIZER: &str = "finalizers.fluxcd.io";
+    /// The single status write and the events of a reconcile, and its outcome.
+    async fn finish(
+        &self,
+        object: &Value,
+        ks: &Kustomization,
+        key: &ObjectKey,
+        mut status: KustomizationStatus,
+        result: Result<Reconciled, KustomizationError>,
+        ctx: &ReconcileContext,
+    ) -> ReconcileOutcome {
+        let generation = ks.metadata.generation;
+        let stored = ks.status.clone().unwrap_or_default();
+        let now = chrono::Utc::now();
+        let mut conds: Vec<Condition> = status.conditions.take().unwrap_or_default();
+        status.observed_generation = generation;
+        let done = match result {
+            Ok(done) => done,
+            Err(failure) => {
+                let (reason, message) = (failure.reason(), failure.to_string());
+                conditions::set(&mut conds, READY, FALSE, reason, &message, generation, now);
+                if let KustomizationError::HealthCheck { failure, .. } = &failure {
+                    conditions::set(&mut conds, HEALTHY, FALSE, reason, failure, generation, now);
+                }
+                if failure.stalled() {
+                    conditions::set(&mut conds, STALLED, TRUE, reason, &message, generation, now);
+                    conditions::remove(&mut conds, RECONCILING);
+                } else {
+                    conditions::remove(&mut conds, STALLED);
+                    let retrying = format!("retrying: {message}");
+                    conditions::set(
+                        &mut conds,
+                        RECONCILING,
+                        TRUE,
+                        "ProgressingWithRetry",
+                        &retrying,
+                        generation,
+                        now,
+                    );
+                }
+                status.conditions = Some(conds);
+                if status != stored {
+                    if let Err(e) = self.write_status(key, &status).await {
+                        tracing::warn!(object = %key, error = %e, "writing status failed");
+                    }
+                }
+                self.events
+                    .record(object, EventType::Warning, reason, &message)
+                    .await;
+                return self.failed_outcome(object, failure);
+            }
+        };
+        let message = format!("Applied revision: {}", done.revision);
+        status.last_applied_revision = Some(done.revision);
+        conditions::set(
+            &mut conds,
+            READY,
+            TRUE,
+            "ReconciliationSucceeded",
+            &message,
+            generation,
+            now,
+        );
+        conditions::remove(&mut conds, RECONCILING);
+        conditions::remove(&mut conds, STALLED);
+        match &done.health {
+            Some(message) => conditions::set(
+                &mut conds,
+                HEALTHY,
+                TRUE,
+                "Succeeded",
+                message,
+                generation,
+                now,
+            ),
+            None => conditions::remove(&mut conds, HEALTHY),
+        }
+        status.conditions = Some(conds);
+        // The status as stored: a reconcile that changes nothing in it writes nothing.
+        let status_changed = status != stored;
+        if status_changed {
+            if let Err(e) = self.write_status(key, &status).await {
+                return ReconcileOutcome::Transient(e);
+            }
+        }
+        if !done.summary.is_empty() {
+            self.events
+                .record(
+                    object,
+                    EventType::Normal,
+                    "ReconciliationSucceeded",
+                    &done.summary,
+                )
+                .await;
+        }
+        // Dependants waiting on this one hear about it without polling.
+        if status_changed {
+            ctx.publish_artifact_changed();
+        }
+        ReconcileOutcome::Ready {
+            requeue_after: None,
+        }
+    }
 
-/// The change set as Flux prints it: one `Kind/namespace/name action` per line,
-/// only the objects that changed.
-fn change_summary(changes: &[(ObjectRef, Action)]) -> String {
-    changes
-        .iter()
-        .filter(|(_, a)| !matches!(a, Action::Unchanged | Action::Skipped))
-        .map(|(r, a)| format!("{} {}", r.display(), a.as_str()))
-        .collect::<Vec<_>>()
-        .join("\n")
+    /// When a failed Kustomization is tried again: never when stalled; after
+    /// `--requeue-dependency` for a dependency; else after spec.retryInterval, which
+    /// defaults to spec.interval, as Flux does.
+    fn failed_outcome(&self, object: &Value, failure: KustomizationError) -> ReconcileOutcome {
+        let stalled = failure.stalled();
+        let dependency = matches!(failure, KustomizationError::DependencyNotReady(_));
+        let error = ReconcileError::new(failure.reason(), failure.to_string());
+        if stalled {
+            return ReconcileOutcome::Stalled(error);
+        }
+        if dependency {
+            return ReconcileOutcome::RetryAfter(error, self.requeue_dependency);
+        }
+        let retry = object
+            .pointer("/spec/retryInterval")
+            .or_else(|| object.pointer("/spec/interval"))
+            .and_then(Value::as_str)
+            .and_then(|d| crate::actors::parse_duration(d).ok())
+            .filter(|d| !d.is_zero());
+        match retry {
+            Some(delay) => ReconcileOutcome::RetryAfter(error, delay),
+            None => ReconcileOutcome::Transient(error),
+        }
+    }
 }
 
 impl Reconciler for KustomizationReconciler {
@@ -1066,10 +939,10 @@ impl Reconciler for KustomizationReconciler {
         };
         let applier = match self.applier_for(&ks, &key.namespace) {
             Ok(applier) => applier,
-            Err(f) => {
+            Err(failure) => {
                 let status = ks.status.clone().unwrap_or_default();
                 return self
-                    .fail(object, &key, status, ks.metadata.generation, f)
+                    .finish(object, &ks, &key, status, Err(failure), ctx)
                     .await;
             }
         };
@@ -1097,220 +970,15 @@ impl Reconciler for KustomizationReconciler {
                 return ReconcileOutcome::Transient(e);
             }
         }
-        let generation = ks.metadata.generation;
         let mut status = ks.status.clone().unwrap_or_default();
         status.last_handled_reconcile_at = object
             .pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
             .and_then(Value::as_str)
             .map(str::to_owned)
             .or(status.last_handled_reconcile_at);
-
-        let context = spec_check::SpecCheckContext {
-            namespace: key.namespace.clone(),
-            no_cross_namespace_refs: self.no_cross_namespace_refs,
-            ..Default::default()
-        };
-        if let Err(errors) =
-            spec_check::check_spec(object.get("spec").unwrap_or(&Value::Null), &context)
-        {
-            let reason = errors
-                .first()
-                .map(spec_check::SpecError::reason)
-                .unwrap_or("InvalidSpec");
-            let failure = Failure {
-                reason,
-                message: spec_check::spec_errors_message(&errors),
-                stalled: true,
-            };
-            return self.fail(object, &key, status, generation, failure).await;
-        }
-        if let Err(message) = self.dependencies_ready(&ks, &key.namespace).await {
-            let outcome = self
-                .fail(
-                    object,
-                    &key,
-                    status,
-                    generation,
-                    Failure::retry("DependencyNotReady", message),
-                )
-                .await;
-            return match outcome {
-                ReconcileOutcome::Transient(e) | ReconcileOutcome::RetryAfter(e, _) => {
-                    ReconcileOutcome::RetryAfter(e, self.requeue_dependency)
-                }
-                other => other,
-            };
-        }
-        let artifact = match self.source_artifact(&ks, &key.namespace).await {
-            Ok(a) => a,
-            Err(f) => return self.fail(object, &key, status, generation, f).await,
-        };
-        status.last_attempted_revision = Some(artifact.revision.clone());
-        // SOPS decrypts files in place: such builds get a private copy.
-        let workdir = match self.fetch(&artifact, ks.spec.decryption.is_some()).await {
-            Ok(dir) => dir,
-            Err(f) => return self.fail(object, &key, status, generation, f).await,
-        };
-        let identities = match self.decryption_keys(&ks, &key.namespace).await {
-            Ok(identities) => identities,
-            Err(f) => return self.fail(object, &key, status, generation, f).await,
-        };
-        if let Some(identities) = &identities {
-            let root = workdir.path().to_path_buf();
-            let identities = identities.clone();
-            let decrypted = tokio::task::spawn_blocking(move || {
-                let identities = parse_identities(&identities)?;
-                sops::decrypt_tree(&root, &identities)
-            })
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r);
-            if let Err(message) = decrypted {
-                let f = Failure::retry("DecryptionFailed", message);
-                return self.fail(object, &key, status, generation, f).await;
-            }
-        }
-        let mut objects = match build(&ks, workdir.path().to_path_buf()).await {
-            Ok(objects) => objects,
-            Err(f) => return self.fail(object, &key, status, generation, f).await,
-        };
-        drop(workdir);
-        if let Err(f) = decrypt_objects(&mut objects, identities.as_deref()) {
-            return self.fail(object, &key, status, generation, f).await;
-        }
-        if let Err(f) = self.substitute(&ks, &key.namespace, &mut objects).await {
-            return self.fail(object, &key, status, generation, f).await;
-        }
-        label_owner(&mut objects, &key.name, &key.namespace);
-        objects.retain(|o| !disabled(o, "kustomize.toolkit.fluxcd.io/reconcile"));
-        let desired = digest(&objects, &ks);
-        // The status as stored: a reconcile that changes nothing in it writes nothing.
-        let previous_status = ks.status.clone().unwrap_or_default();
-
-        // Nothing changed in Git and nobody touched what we applied: no reads, no
-        // writes (DESIGN.md §5).
-        let unchanged = self.last.lock().ok().is_some_and(|last| {
-            last.get(&key).is_some_and(|last| {
-                last.desired == desired
-                    && last
-                        .versions
-                        .iter()
-                        .all(|(r, v)| applier.tracker.seen(r) == Seen::Version(v.clone()))
-            })
-        });
-        let changes = if unchanged {
-            Vec::new()
-        } else {
-            let old_inventory = status
-                .inventory
-                .as_ref()
-                .map(|i| i.entries.clone())
-                .unwrap_or_default();
-            let applied = match self
-                .apply_all(&applier, &ks, objects, &old_inventory, &key)
-                .await
-            {
-                Ok(applied) => applied,
-                Err(f) => return self.fail(object, &key, status, generation, f).await,
-            };
-            status.inventory = Some(ResourceInventory {
-                entries: applied.inventory,
-            });
-            if let Ok(mut last) = self.last.lock() {
-                last.insert(
-                    key.clone(),
-                    LastApply {
-                        desired,
-                        versions: applied.versions,
-                    },
-                );
-            }
-            applied.changes
-        };
-        let summary = change_summary(&changes);
-        let targets = self.health_targets(&ks, &key, &status);
-        let health = if targets.is_empty() {
-            None
-        } else {
-            match self.wait_healthy(&applier, &targets, timeout_of(&ks)).await {
-                Ok(message) => Some(message),
-                Err(message) => {
-                    let mut failed = status.clone();
-                    let now = chrono::Utc::now();
-                    let mut conds = failed.conditions.take().unwrap_or_default();
-                    conditions::set(
-                        &mut conds,
-                        HEALTHY,
-                        FALSE,
-                        "HealthCheckFailed",
-                        &message,
-                        generation,
-                        now,
-                    );
-                    failed.conditions = Some(conds);
-                    return self
-                        .fail(
-                            object,
-                            &key,
-                            failed,
-                            generation,
-                            Failure::retry("HealthCheckFailed", message),
-                        )
-                        .await;
-                }
-            }
-        };
-        status.last_applied_revision = Some(artifact.revision.clone());
-        status.observed_generation = generation;
-        let message = format!("Applied revision: {}", artifact.revision);
-        let now = chrono::Utc::now();
-        let mut conds = status.conditions.take().unwrap_or_default();
-        conditions::set(
-            &mut conds,
-            READY,
-            TRUE,
-            "ReconciliationSucceeded",
-            &message,
-            generation,
-            now,
-        );
-        conditions::remove(&mut conds, RECONCILING);
-        conditions::remove(&mut conds, STALLED);
-        match &health {
-            Some(message) => conditions::set(
-                &mut conds,
-                HEALTHY,
-                TRUE,
-                "Succeeded",
-                message,
-                generation,
-                now,
-            ),
-            None => conditions::remove(&mut conds, HEALTHY),
-        }
-        status.conditions = Some(conds);
-        let status_changed = status != previous_status;
-        if status_changed {
-            if let Err(e) = self.write_status(&key, &status).await {
-                return ReconcileOutcome::Transient(e);
-            }
-        }
-        if !summary.is_empty() {
-            self.events
-                .record(
-                    object,
-                    EventType::Normal,
-                    "ReconciliationSucceeded",
-                    &summary,
-                )
-                .await;
-        }
-        // Dependants waiting on this one hear about it without polling.
-        if status_changed {
-            ctx.publish_artifact_changed();
-        }
-        ReconcileOutcome::Ready {
-            requeue_after: None,
-        }
+        let result = self
+            .run_phases(&ks, object, &key, &applier, &mut status)
+            .await;
+        self.finish(object, &ks, &key, status, result, ctx).await
     }
 }

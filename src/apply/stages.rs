@@ -212,11 +212,6 @@ pub fn plan_stages(
         .collect())
 }
 
-/// Sorts object identities into apply order.
-pub fn sort_for_apply(objects: &mut [ObjMetadata]) {
-    objects.sort_by(compare_for_apply);
-}
-
 // ---------------------------------------------------------------------------------
 // Change sets
 // ---------------------------------------------------------------------------------
@@ -559,7 +554,7 @@ mod tests {
 
     #[test]
     fn ties_are_broken_by_group_kind_namespace_name() {
-        let mut metas = vec![
+        let mut metas = [
             ObjMetadata::new("b", "x", "example.com", "Widget"),
             ObjMetadata::new("a", "y", "example.com", "Widget"),
             ObjMetadata::new("a", "x", "example.com", "Widget"),
@@ -567,7 +562,7 @@ mod tests {
             ObjMetadata::new("a", "x", "example.com", "Gadget"),
             ObjMetadata::new("a", "x", "", "Pod"),
         ];
-        sort_for_apply(&mut metas);
+        metas.sort_by(compare_for_apply);
         let ids: Vec<String> = metas.iter().map(ObjMetadata::id).collect();
         assert_eq!(
             ids,

@@ -15,8 +15,11 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-use super::inventory::{split_api_version, ObjMetadata};
-use super::spec_check::format_go_duration;
+use crate::apply::inventory::{split_api_version, InventoryObject, ObjMetadata};
+use crate::controllers::kustomization::spec_check::format_go_duration;
+
+mod wait;
+pub use wait::wait_for;
 
 /// kstatus statuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -763,16 +766,19 @@ pub struct HealthCheckRef {
 pub fn health_check_targets(
     wait: bool,
     health_checks: &[HealthCheckRef],
-    applied: &super::stages::ChangeSet,
+    applied: &crate::apply::stages::ChangeSet,
     kustomization_name: &str,
     kustomization_namespace: &str,
-) -> Vec<ObjMetadata> {
-    let candidates: Vec<ObjMetadata> = if wait {
+) -> Vec<InventoryObject> {
+    let candidates: Vec<InventoryObject> = if wait {
         applied
             .entries
             .iter()
-            .filter(|e| e.action != super::stages::Action::Skipped)
-            .map(|e| e.object.clone())
+            .filter(|e| e.action != crate::apply::stages::Action::Skipped)
+            .map(|e| InventoryObject {
+                meta: e.object.clone(),
+                version: e.version.clone(),
+            })
             .collect()
     } else {
         health_checks
@@ -783,19 +789,20 @@ pub fn health_check_targets(
                 } else {
                     &check.api_version
                 };
-                let group = split_api_version(api_version)
-                    .map(|(g, _)| g)
-                    .unwrap_or_default();
-                ObjMetadata::new(&check.namespace, &check.name, group, &check.kind)
+                let (group, version) = split_api_version(api_version).unwrap_or_default();
+                InventoryObject {
+                    meta: ObjMetadata::new(&check.namespace, &check.name, group, &check.kind),
+                    version: version.to_owned(),
+                }
             })
             .collect()
     };
     candidates
         .into_iter()
         .filter(|o| {
-            !(o.kind == "Kustomization"
-                && o.name == kustomization_name
-                && o.namespace == kustomization_namespace)
+            !(o.meta.kind == "Kustomization"
+                && o.meta.name == kustomization_name
+                && o.meta.namespace == kustomization_namespace)
         })
         .collect()
 }
@@ -912,8 +919,8 @@ pub fn jobs_with_ttl(objects: &[Value]) -> Vec<ObjMetadata> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::stages::{Action, ChangeSet, ChangeSetEntry};
     use super::*;
+    use crate::apply::stages::{Action, ChangeSet, ChangeSetEntry};
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
@@ -1654,9 +1661,13 @@ mod tests {
                 },
             ],
         };
+        let metas = |targets: Vec<InventoryObject>| -> Vec<ObjMetadata> {
+            targets.into_iter().map(|t| t.meta).collect()
+        };
         let waited = health_check_targets(true, &[], &applied, "apps", "flux-system");
+        assert_eq!(waited[0].api_version(), "apps/v1");
         assert_eq!(
-            waited,
+            metas(waited),
             [ObjMetadata::new("apps", "web", "apps", "Deployment")]
         );
 
@@ -1675,8 +1686,9 @@ mod tests {
             },
         ];
         let targets = health_check_targets(false, &checks, &applied, "apps", "flux-system");
+        assert_eq!(targets[1].api_version(), "helm.toolkit.fluxcd.io/v2");
         assert_eq!(
-            targets,
+            metas(targets),
             [
                 ObjMetadata::new("apps", "web", "apps", "Deployment"),
                 ObjMetadata::new("apps", "redis", "helm.toolkit.fluxcd.io", "HelmRelease"),

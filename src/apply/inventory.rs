@@ -26,9 +26,15 @@ pub const PRUNE_KEY: &str = "kustomize.toolkit.fluxcd.io/prune";
 pub const SSA_KEY: &str = "kustomize.toolkit.fluxcd.io/ssa";
 /// `enabled`: recreate the object when an immutable field changed (`kustomize.toolkit.fluxcd.io/force`).
 pub const FORCE_KEY: &str = "kustomize.toolkit.fluxcd.io/force";
-/// Owner labels set on every applied object; prune only deletes objects carrying them.
+/// Owner labels set on every object a Kustomization applies; prune only deletes
+/// objects carrying them.
 pub const OWNER_NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
 pub const OWNER_NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
+/// The same for objects of a HelmRelease (helm-controller's origin labels).
+pub const HELM_OWNER_NAME_LABEL: &str = "helm.toolkit.fluxcd.io/name";
+pub const HELM_OWNER_NAMESPACE_LABEL: &str = "helm.toolkit.fluxcd.io/namespace";
+/// Every owner-name label: the managed-object watches select on each.
+pub const OWNER_NAME_LABELS: [&str; 2] = [OWNER_NAME_LABEL, HELM_OWNER_NAME_LABEL];
 
 pub const DISABLED_VALUE: &str = "disabled";
 pub const ENABLED_VALUE: &str = "enabled";
@@ -400,15 +406,81 @@ pub fn skips_field_takeover(desired: &Value, live: Option<&Value>) -> bool {
     merge(desired) || live.is_some_and(merge)
 }
 
-/// The owner labels Flux sets on every object a Kustomization applies.
-pub fn owner_labels(
-    kustomization_name: &str,
-    kustomization_namespace: &str,
-) -> [(&'static str, String); 2] {
-    [
-        (OWNER_NAME_LABEL, kustomization_name.to_owned()),
-        (OWNER_NAMESPACE_LABEL, kustomization_namespace.to_owned()),
-    ]
+/// The Flux kinds that apply objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OwnerKind {
+    Kustomization,
+    HelmRelease,
+}
+
+impl OwnerKind {
+    /// The field manager of the controller's server-side applies.
+    pub fn field_manager(self) -> &'static str {
+        match self {
+            Self::Kustomization => "kustomize-controller",
+            Self::HelmRelease => "helm-controller",
+        }
+    }
+
+    fn labels(self) -> (&'static str, &'static str) {
+        match self {
+            Self::Kustomization => (OWNER_NAME_LABEL, OWNER_NAMESPACE_LABEL),
+            Self::HelmRelease => (HELM_OWNER_NAME_LABEL, HELM_OWNER_NAMESPACE_LABEL),
+        }
+    }
+}
+
+/// The Kustomization or HelmRelease that applies an object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Owner {
+    pub kind: OwnerKind,
+    pub name: String,
+    pub namespace: String,
+}
+
+impl Owner {
+    pub fn new(kind: OwnerKind, name: &str, namespace: &str) -> Self {
+        Self {
+            kind,
+            name: name.to_owned(),
+            namespace: namespace.to_owned(),
+        }
+    }
+
+    /// The owner labels Flux sets on every object it applies.
+    pub fn labels(&self) -> [(&'static str, String); 2] {
+        let (name, namespace) = self.kind.labels();
+        [
+            (name, self.name.clone()),
+            (namespace, self.namespace.clone()),
+        ]
+    }
+
+    /// Sets the owner labels on every object.
+    pub fn label(&self, objects: &mut [Value]) {
+        let labels = self.labels();
+        for object in objects {
+            let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let entry = metadata
+                .entry("labels")
+                .or_insert_with(|| Value::Object(Default::default()));
+            if let Some(map) = entry.as_object_mut() {
+                for (key, value) in &labels {
+                    map.insert((*key).to_owned(), Value::String(value.clone()));
+                }
+            }
+        }
+    }
+
+    /// Whether `live` carries this owner's labels.
+    pub fn owns(&self, live: &Value) -> bool {
+        let labels = live.get("metadata").and_then(|m| m.get("labels"));
+        self.labels().iter().all(|(key, value)| {
+            labels.and_then(|l| l.get(*key)).and_then(Value::as_str) == Some(value.as_str())
+        })
+    }
 }
 
 /// What prune does with one stale object, given its live state.
@@ -422,24 +494,14 @@ pub enum PruneDecision {
     Skip,
 }
 
-/// Decides the fate of a stale object. Only objects still labelled as owned by this
-/// Kustomization are deleted; `prune: disabled`, `reconcile: disabled` and
-/// `ssa: Ignore` on the live object keep it.
-pub fn prune_decision(
-    live: Option<&Value>,
-    kustomization_name: &str,
-    kustomization_namespace: &str,
-) -> PruneDecision {
+/// Decides the fate of a stale object. Only objects still labelled as owned by
+/// `owner` are deleted; `prune: disabled`, `reconcile: disabled` and `ssa: Ignore` on
+/// the live object keep it.
+pub fn prune_decision(live: Option<&Value>, owner: &Owner) -> PruneDecision {
     let Some(live) = live else {
         return PruneDecision::AlreadyDeleted;
     };
-    let labels = live.get("metadata").and_then(|m| m.get("labels"));
-    let owned = owner_labels(kustomization_name, kustomization_namespace)
-        .iter()
-        .all(|(key, value)| {
-            labels.and_then(|l| l.get(*key)).and_then(Value::as_str) == Some(value.as_str())
-        });
-    if !owned
+    if !owner.owns(live)
         || is_prune_disabled(live)
         || is_reconcile_disabled(live)
         || metadata_matches(live, SSA_KEY, SsaPolicy::Ignore.value())
@@ -905,24 +967,28 @@ mod tests {
             "annotations": extra_annotations}})
     }
 
+    fn apps() -> Owner {
+        Owner::new(OwnerKind::Kustomization, "apps", "flux-system")
+    }
+
     #[test]
     fn prune_only_deletes_owned_objects_that_did_not_opt_out() {
+        assert_eq!(prune_decision(None, &apps()), PruneDecision::AlreadyDeleted);
         assert_eq!(
-            prune_decision(None, "apps", "flux-system"),
-            PruneDecision::AlreadyDeleted
-        );
-        assert_eq!(
-            prune_decision(Some(&owned(json!({}))), "apps", "flux-system"),
+            prune_decision(Some(&owned(json!({}))), &apps()),
             PruneDecision::Delete
         );
         // Taken over by another Kustomization: labels point elsewhere.
         assert_eq!(
-            prune_decision(Some(&owned(json!({}))), "infra", "flux-system"),
+            prune_decision(
+                Some(&owned(json!({}))),
+                &Owner::new(OwnerKind::Kustomization, "infra", "flux-system")
+            ),
             PruneDecision::Skip
         );
         let unlabelled = with_metadata(json!({}), json!({}));
         assert_eq!(
-            prune_decision(Some(&unlabelled), "apps", "flux-system"),
+            prune_decision(Some(&unlabelled), &apps()),
             PruneDecision::Skip
         );
         for (key, value) in [
@@ -932,17 +998,14 @@ mod tests {
         ] {
             let opted_out = owned(json!({key: value}));
             assert_eq!(
-                prune_decision(Some(&opted_out), "apps", "flux-system"),
+                prune_decision(Some(&opted_out), &apps()),
                 PruneDecision::Skip,
                 "{key}"
             );
         }
         // Merge and IfNotPresent objects are still pruned.
         let merge = owned(json!({SSA_KEY: "Merge"}));
-        assert_eq!(
-            prune_decision(Some(&merge), "apps", "flux-system"),
-            PruneDecision::Delete
-        );
+        assert_eq!(prune_decision(Some(&merge), &apps()), PruneDecision::Delete);
     }
 
     #[test]
@@ -1002,9 +1065,22 @@ mod tests {
     }
 
     #[test]
-    fn owner_labels_name_the_kustomization() {
-        let labels = owner_labels("apps", "flux-system");
+    fn owner_labels_name_the_kustomization_or_helmrelease() {
+        let labels = apps().labels();
         assert_eq!(labels[0], (OWNER_NAME_LABEL, "apps".to_owned()));
         assert_eq!(labels[1], (OWNER_NAMESPACE_LABEL, "flux-system".to_owned()));
+        let release = Owner::new(OwnerKind::HelmRelease, "podinfo", "apps");
+        let mut objects = vec![json!({"kind": "ConfigMap", "metadata": {"name": "c"}})];
+        release.label(&mut objects);
+        assert_eq!(
+            objects[0]["metadata"]["labels"],
+            json!({HELM_OWNER_NAME_LABEL: "podinfo", HELM_OWNER_NAMESPACE_LABEL: "apps"})
+        );
+        assert!(release.owns(&objects[0]));
+        assert!(
+            !apps().owns(&objects[0]),
+            "a Kustomization does not own a release's objects"
+        );
+        assert_eq!(OwnerKind::HelmRelease.field_manager(), "helm-controller");
     }
 }

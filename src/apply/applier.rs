@@ -1,6 +1,8 @@
-//! Server-side apply of built objects as kustomize-controller applies them: field
-//! manager `kustomize-controller`, conflicts forced (Flux owns what it applies), and
-//! each object reported as created, configured or unchanged.
+//! Server-side apply as Flux's controllers apply: the controller's field manager
+//! (`kustomize-controller`, `helm-controller`), conflicts forced (Flux owns what it
+//! applies), and each object reported as created, configured or unchanged. Watches of
+//! the objects Flux owns (either owner label) tell a reconcile, without reading
+//! them, whether anybody changed them since its last apply.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -16,12 +18,7 @@ use kube::core::GroupVersionKind;
 use kube::discovery::Scope;
 use serde_json::Value;
 
-/// The field manager Flux applies with.
-pub const FIELD_MANAGER: &str = "kustomize-controller";
-/// Owner labels set on every applied object; prune deletes only objects carrying them.
-pub const OWNER_NAME_LABEL: &str = "kustomize.toolkit.fluxcd.io/name";
-pub const OWNER_NAMESPACE_LABEL: &str = "kustomize.toolkit.fluxcd.io/namespace";
-
+use super::inventory::{self, OwnerKind, OWNER_NAME_LABELS};
 pub use super::stages::Action;
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +91,22 @@ impl ObjectRef {
         }
     }
 
+    /// The object an inventory entry names, at the version it was applied with.
+    pub fn from_inventory(object: &inventory::InventoryObject) -> Self {
+        Self {
+            api_version: object.api_version(),
+            kind: object.meta.kind.clone(),
+            namespace: object.meta.namespace.clone(),
+            name: object.meta.name.clone(),
+        }
+    }
+
+    /// Its identity, as the inventory keeps it.
+    pub fn meta(&self) -> inventory::ObjMetadata {
+        let (group, _) = self.group_version();
+        inventory::ObjMetadata::new(&self.namespace, &self.name, group, &self.kind)
+    }
+
     pub fn group_version(&self) -> (&str, &str) {
         match self.api_version.split_once('/') {
             Some((group, version)) => (group, version),
@@ -140,26 +153,44 @@ pub fn fingerprint(meta: &kube::core::ObjectMeta) -> String {
     }
 }
 
-/// resourceVersions of every object we manage, kept current by one metadata-only
-/// watch per kind (objects carrying our owner label). A reconcile compares them with
-/// what its last apply returned: equal means nobody touched the object, so there is
-/// nothing to read and nothing to apply (DESIGN.md §5).
+/// The state of every object we manage, kept current by metadata-only watches per
+/// kind, one per owner label (a label selector cannot say "either"). A reconcile
+/// compares it with what its last apply returned: equal means nobody touched the
+/// object, so there is nothing to read and nothing to apply (DESIGN.md §5).
 #[derive(Default)]
 pub struct Tracker {
-    /// (group, kind, namespace, name) → resourceVersion.
-    versions: Mutex<HashMap<(String, String, String, String), String>>,
-    /// Kinds whose watch has listed everything at least once.
-    synced: Mutex<HashSet<(String, String)>>,
+    /// (watch, group, kind, namespace, name) → what the watch last saw.
+    objects: Mutex<HashMap<TrackerKey, Tracked>>,
+    /// (watch, group, kind) of the watches that have listed everything at least once.
+    synced: Mutex<HashSet<(usize, String, String)>>,
+}
+
+type TrackerKey = (usize, String, String, String, String);
+
+#[derive(Debug, Clone)]
+struct Tracked {
+    fingerprint: String,
+    /// The live object opts out of apply (`reconcile: disabled`, `ssa: Ignore`),
+    /// as `kubectl annotate` can make it.
+    opted_out: bool,
+}
+
+/// Whether live metadata opts the object out of apply.
+fn opts_out(meta: &kube::core::ObjectMeta) -> bool {
+    let value =
+        serde_json::json!({"metadata": {"labels": meta.labels, "annotations": meta.annotations}});
+    inventory::is_reconcile_disabled(&value)
+        || inventory::metadata_matches(
+            &value,
+            inventory::SSA_KEY,
+            inventory::SsaPolicy::Ignore.value(),
+        )
 }
 
 impl Tracker {
-    fn key(
-        group: &str,
-        kind: &str,
-        namespace: &str,
-        name: &str,
-    ) -> (String, String, String, String) {
+    fn key(watch: usize, group: &str, kind: &str, namespace: &str, name: &str) -> TrackerKey {
         (
+            watch,
             group.to_owned(),
             kind.to_owned(),
             namespace.to_owned(),
@@ -167,68 +198,94 @@ impl Tracker {
         )
     }
 
-    /// The last seen state of `r`.
-    pub fn seen(&self, r: &ObjectRef) -> Seen {
+    fn tracked(&self, r: &ObjectRef) -> Result<Option<Tracked>, ()> {
         let (group, _) = r.group_version();
-        let synced = self
-            .synced
-            .lock()
-            .map(|s| s.contains(&(group.to_owned(), r.kind.clone())))
-            .unwrap_or(false);
-        if !synced {
-            return Seen::Unknown;
+        let synced = self.synced.lock().map_err(|_| ())?;
+        let objects = self.objects.lock().map_err(|_| ())?;
+        let mut all_synced = true;
+        for watch in 0..OWNER_NAME_LABELS.len() {
+            let key = Self::key(watch, group, &r.kind, &r.namespace, &r.name);
+            if let Some(found) = objects.get(&key) {
+                return Ok(Some(found.clone()));
+            }
+            all_synced &= synced.contains(&(watch, group.to_owned(), r.kind.clone()));
         }
-        let key = Self::key(group, &r.kind, &r.namespace, &r.name);
-        match self.versions.lock().ok().and_then(|v| v.get(&key).cloned()) {
-            Some(version) => Seen::Version(version),
-            None => Seen::Absent,
+        if all_synced {
+            Ok(None)
+        } else {
+            Err(())
         }
     }
 
-    fn record(&self, group: &str, kind: &str, meta: &kube::core::ObjectMeta, deleted: bool) {
+    /// The last seen state of `r`.
+    pub fn seen(&self, r: &ObjectRef) -> Seen {
+        match self.tracked(r) {
+            Ok(Some(tracked)) => Seen::Version(tracked.fingerprint),
+            Ok(None) => Seen::Absent,
+            Err(()) => Seen::Unknown,
+        }
+    }
+
+    /// Whether the live object, as last seen, opts out of apply.
+    pub fn opted_out(&self, r: &ObjectRef) -> bool {
+        matches!(self.tracked(r), Ok(Some(tracked)) if tracked.opted_out)
+    }
+
+    fn record(
+        &self,
+        watch: usize,
+        group: &str,
+        kind: &str,
+        meta: &kube::core::ObjectMeta,
+        deleted: bool,
+    ) {
         let key = Self::key(
+            watch,
             group,
             kind,
             meta.namespace.as_deref().unwrap_or_default(),
             meta.name.as_deref().unwrap_or_default(),
         );
-        if let Ok(mut versions) = self.versions.lock() {
+        if let Ok(mut objects) = self.objects.lock() {
             if deleted {
-                versions.remove(&key);
+                objects.remove(&key);
             } else {
-                versions.insert(key, fingerprint(meta));
+                objects.insert(
+                    key,
+                    Tracked {
+                        fingerprint: fingerprint(meta),
+                        opted_out: opts_out(meta),
+                    },
+                );
             }
         }
     }
 
-    /// Follows one kind until the task is dropped; restarts with backoff on errors.
-    async fn follow(self: Arc<Self>, client: kube::Client, resource: ApiResource) {
+    /// Follows one kind's objects carrying owner label `OWNER_NAME_LABELS[watch]`
+    /// until the task is dropped; restarts with backoff on errors.
+    async fn follow(self: Arc<Self>, client: kube::Client, resource: ApiResource, watch: usize) {
         let api: Api<kube::core::PartialObjectMeta<DynamicObject>> =
             Api::all_with(client, &resource);
-        let config = watcher::Config::default().labels(OWNER_NAME_LABEL);
-        let kind_key = (resource.group.clone(), resource.kind.clone());
+        let config = watcher::Config::default().labels(OWNER_NAME_LABELS[watch]);
+        let (group, kind) = (resource.group.clone(), resource.kind.clone());
         let mut listed: Vec<kube::core::ObjectMeta> = Vec::new();
         let mut stream = watcher::watcher(api, config).default_backoff().boxed();
         while let Some(event) = stream.next().await {
             match event {
-                Ok(Event::Apply(o)) => {
-                    self.record(&resource.group, &resource.kind, &o.metadata, false)
-                }
-                Ok(Event::Delete(o)) => {
-                    self.record(&resource.group, &resource.kind, &o.metadata, true)
-                }
+                Ok(Event::Apply(o)) => self.record(watch, &group, &kind, &o.metadata, false),
+                Ok(Event::Delete(o)) => self.record(watch, &group, &kind, &o.metadata, true),
                 Ok(Event::Init) => listed.clear(),
                 Ok(Event::InitApply(o)) => listed.push(o.metadata),
                 Ok(Event::InitDone) => {
-                    // The list replaces what we knew of this kind.
-                    if let Ok(mut versions) = self.versions.lock() {
-                        versions.retain(|k, _| !(k.0 == kind_key.0 && k.1 == kind_key.1));
+                    // The list replaces what this watch knew of the kind.
+                    if let Ok(mut objects) = self.objects.lock() {
+                        objects.retain(|k, _| !(k.0 == watch && k.1 == group && k.2 == kind));
                     }
                     for meta in listed.drain(..) {
-                        self.record(&resource.group, &resource.kind, &meta, false);
+                        self.record(watch, &group, &kind, &meta, false);
                     }
                     if let Ok(mut synced) = self.synced.lock() {
-                        synced.insert(kind_key.clone());
+                        synced.insert((watch, group.clone(), kind.clone()));
                     }
                 }
                 Err(e) => {
@@ -246,6 +303,8 @@ type KindCache = HashMap<(String, String), (ApiResource, bool)>;
 pub struct Applier {
     /// Who applies: the controller, or a tenant's service account it impersonates.
     client: kube::Client,
+    /// The controller whose field manager applies.
+    field_manager: &'static str,
     /// Who watches managed objects: always the controller.
     watch_client: kube::Client,
     kinds: Arc<Mutex<KindCache>>,
@@ -272,6 +331,7 @@ impl Applier {
         Self {
             watch_client: client.clone(),
             client,
+            field_manager: OwnerKind::Kustomization.field_manager(),
             kinds: Arc::new(Mutex::new(HashMap::new())),
             tracker: Arc::new(Tracker::default()),
             watches: Arc::new(Mutex::new(Vec::new())),
@@ -284,11 +344,18 @@ impl Applier {
     pub fn impersonating(&self, client: kube::Client) -> Self {
         Self {
             client,
+            field_manager: self.field_manager,
             watch_client: self.watch_client.clone(),
             kinds: self.kinds.clone(),
             tracker: self.tracker.clone(),
             watches: self.watches.clone(),
         }
+    }
+
+    /// The same applier applying as `owner`'s controller (its field manager).
+    pub fn applying_for(mut self, owner: OwnerKind) -> Self {
+        self.field_manager = owner.field_manager();
+        self
     }
 
     /// The API resource for a kind and whether it is namespaced. Kinds not yet known
@@ -328,13 +395,15 @@ impl Applier {
             })
             .unwrap_or(false);
         if first_of_kind {
-            let watch = tokio::spawn(
-                self.tracker
-                    .clone()
-                    .follow(self.watch_client.clone(), resource.clone()),
-            );
-            if let Ok(mut watches) = self.watches.lock() {
-                watches.push(watch);
+            for watch in 0..OWNER_NAME_LABELS.len() {
+                let task = tokio::spawn(self.tracker.clone().follow(
+                    self.watch_client.clone(),
+                    resource.clone(),
+                    watch,
+                ));
+                if let Ok(mut watches) = self.watches.lock() {
+                    watches.push(task);
+                }
             }
         }
         Ok((resource, namespaced))
@@ -393,7 +462,7 @@ impl Applier {
     ) -> Result<(Action, String), ApplyError> {
         let r = ObjectRef::of(object)?;
         let api = self.api(&r).await?;
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let params = PatchParams::apply(self.field_manager).force();
         let applied = match api.patch(&r.name, &params, &Patch::Apply(object)).await {
             Ok(applied) => applied,
             Err(kube::Error::Api(status))
@@ -465,7 +534,7 @@ impl Applier {
     pub async fn dry_run(&self, object: &Value) -> Result<Value, ApplyError> {
         let r = ObjectRef::of(object)?;
         let api = self.api(&r).await?;
-        let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+        let params = PatchParams::apply(self.field_manager).force().dry_run();
         let result = api
             .patch(&r.name, &params, &Patch::Apply(object))
             .await
@@ -473,9 +542,9 @@ impl Applier {
         serde_json::to_value(result).map_err(|e| ApplyError::Invalid(e.to_string()))
     }
 
-    /// What is known of `r` before applying it: from the watch when it has listed
-    /// the kind, else from a read.
-    pub async fn before_apply(&self, r: &ObjectRef) -> Result<Seen, ApplyError> {
+    /// What is known of `r` before applying it, and whether the live object opts out
+    /// of apply: from the watch when it has listed the kind, else from a read.
+    pub async fn before_apply(&self, r: &ObjectRef) -> Result<(Seen, bool), ApplyError> {
         self.resolve(r).await?;
         match self.tracker.seen(r) {
             Seen::Unknown => Ok(match self.get(r).await? {
@@ -485,11 +554,11 @@ impl Applier {
                         .cloned()
                         .and_then(|m| serde_json::from_value(m).ok())
                         .unwrap_or_default();
-                    Seen::Version(fingerprint(&meta))
+                    (Seen::Version(fingerprint(&meta)), opts_out(&meta))
                 }
-                None => Seen::Absent,
+                None => (Seen::Absent, false),
             }),
-            seen => Ok(seen),
+            seen => Ok((seen, self.tracker.opted_out(r))),
         }
     }
 
