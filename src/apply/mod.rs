@@ -7,6 +7,7 @@
 //! tested in [`stages`] and [`inventory`]; this module is the IO around them.
 
 pub mod applier;
+mod impersonation;
 pub mod inventory;
 pub mod stages;
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use applier::{Applier, ApplyError, ObjectRef, Seen};
+pub use impersonation::Impersonator;
 use inventory::{InventoryEntry, InventoryError, InventoryObject, Owner, PruneDecision};
 use stages::{Action, ChangeSet, ChangeSetEntry, GroupKind};
 

@@ -10,10 +10,11 @@ use anyhow::Context as _;
 use kube::api::ApiResource;
 
 use crate::actors::{KindConfig, KindRegistration, Ownership, Replica};
-use crate::apply::Applier;
+use crate::apply::{Applier, Impersonator};
 use crate::controllers::events::EventRecorder;
 use crate::controllers::gitrepository::{GitRepositoryReconciler, CONTROLLER};
 use crate::controllers::helmchart::HelmChartReconciler;
+use crate::controllers::helmrelease::{self, HelmReleaseReconciler};
 use crate::controllers::helmrepository::HelmRepositoryReconciler;
 use crate::controllers::kustomization::{self, KustomizationReconciler};
 use crate::raft::{Cluster, ClusterOptions, LeaseConfig, SlotOwnership};
@@ -242,6 +243,8 @@ pub(crate) async fn start(
         format!("http://{advertised}"),
     ));
 
+    // One applier, so the watches of managed objects are shared by both appliers.
+    let applier = Arc::new(Applier::new(client.clone()));
     let kind_config = KindConfig {
         concurrency: args.concurrent.max(1),
         ..KindConfig::default()
@@ -266,9 +269,22 @@ pub(crate) async fn start(
             .context("building the artifact HTTP client")?,
         indexes: Default::default(),
     };
+    let helm_releases = HelmReleaseReconciler {
+        client: client.clone(),
+        applier: applier.clone(),
+        store: store.clone(),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .context("building the artifact HTTP client")?,
+        events: EventRecorder::new(client.clone(), helmrelease::CONTROLLER, args.id.clone()),
+        impersonator: Impersonator::new(config.clone(), args.default_service_account.clone()),
+        no_cross_namespace_refs: args.no_cross_namespace_refs,
+        requeue_dependency: args.requeue_dependency,
+    };
     let kustomizations = KustomizationReconciler {
         client: client.clone(),
-        applier: Arc::new(Applier::new(client.clone())),
+        applier,
         store,
         // Enough for every build in flight to share, and for a source's
         // Kustomizations (reconciled together) to find theirs still unpacked.
@@ -283,9 +299,7 @@ pub(crate) async fn start(
         events: EventRecorder::new(client.clone(), kustomization::CONTROLLER, args.id.clone()),
         requeue_dependency: args.requeue_dependency,
         no_cross_namespace_refs: args.no_cross_namespace_refs,
-        config,
-        default_service_account: args.default_service_account.clone(),
-        impersonated: Default::default(),
+        impersonator: Impersonator::new(config, args.default_service_account.clone()),
         last: Default::default(),
     };
     // Nothing is owned until the ring says so, alone or not (DESIGN.md §4).
@@ -295,6 +309,7 @@ pub(crate) async fn start(
             KindRegistration::new(git, kind_config.clone()),
             KindRegistration::new(helm_repositories, kind_config.clone()),
             KindRegistration::new(helm_charts, kind_config.clone()),
+            KindRegistration::new(helm_releases, kind_config.clone()),
             KindRegistration::new(kustomizations, kind_config),
         ],
         ownership,
@@ -349,28 +364,37 @@ pub(crate) async fn start(
     let watched = [
         (
             "source.toolkit.fluxcd.io",
+            "v1",
             "GitRepository",
             "gitrepositories",
         ),
         (
             "source.toolkit.fluxcd.io",
+            "v1",
             "HelmRepository",
             "helmrepositories",
         ),
-        ("source.toolkit.fluxcd.io", "HelmChart", "helmcharts"),
+        ("source.toolkit.fluxcd.io", "v1", "HelmChart", "helmcharts"),
+        (
+            "helm.toolkit.fluxcd.io",
+            "v2",
+            "HelmRelease",
+            "helmreleases",
+        ),
         (
             "kustomize.toolkit.fluxcd.io",
+            "v1",
             "Kustomization",
             "kustomizations",
         ),
     ];
     let pumps: Vec<_> = watched
         .into_iter()
-        .map(|(group, kind, plural)| {
+        .map(|(group, version, kind, plural)| {
             let resource = ApiResource {
                 group: group.into(),
-                version: "v1".into(),
-                api_version: format!("{group}/v1"),
+                version: version.into(),
+                api_version: format!("{group}/{version}"),
                 kind: kind.into(),
                 plural: plural.into(),
             };

@@ -4,6 +4,7 @@ pub mod conditions;
 pub mod events;
 pub mod gitrepository;
 pub mod helmchart;
+pub mod helmrelease;
 pub mod helmrepository;
 pub mod kustomization;
 pub mod source_status;

@@ -13,6 +13,7 @@ pub mod release;
 pub mod render;
 pub mod repo;
 pub mod schema;
+pub mod storage;
 pub mod strvals;
 pub mod values;
 pub mod yaml;

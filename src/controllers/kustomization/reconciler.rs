@@ -24,7 +24,7 @@ use crate::api::meta::Artifact;
 use crate::api::source_v1::GitRepository;
 use crate::apply::inventory::{self, DeletionPolicy, InventoryEntry, Owner, OwnerKind};
 use crate::apply::stages::{Action, ChangeSet, ChangeSetEntry, GroupKind};
-use crate::apply::{self as ssa, Applier, ObjectRef, Seen};
+use crate::apply::{self as ssa, Applier, Impersonator, ObjectRef, Seen};
 use crate::controllers::conditions::{self, FALSE, READY, RECONCILING, STALLED, TRUE};
 use crate::controllers::events::{EventRecorder, EventType};
 use crate::controllers::source_status::read_artifact;
@@ -52,12 +52,8 @@ pub struct KustomizationReconciler {
     pub events: EventRecorder,
     /// How long to wait before checking a dependency again (`--requeue-dependency`).
     pub requeue_dependency: Duration,
-    /// The controller's own client configuration, the base of impersonating ones.
-    pub config: kube::Config,
-    /// `--default-service-account`: the account of Kustomizations that name none.
-    pub default_service_account: Option<String>,
-    /// Clients impersonating service accounts, by `system:serviceaccount:NS:NAME`.
-    pub impersonated: std::sync::Mutex<std::collections::HashMap<String, kube::Client>>,
+    /// Acts as `spec.serviceAccountName` (or `--default-service-account`).
+    pub impersonator: Impersonator,
     /// `--no-cross-namespace-refs`: sources and dependencies stay in the namespace.
     pub no_cross_namespace_refs: bool,
     /// Per Kustomization, what its last successful apply did (for cheap no-ops).
@@ -444,44 +440,21 @@ impl KustomizationReconciler {
 }
 
 impl KustomizationReconciler {
-    /// Who applies for `ks`: its service account (`spec.serviceAccountName`, else
-    /// `--default-service-account`) impersonated, so it gets no more than that
-    /// account's rights; the controller itself when there is none.
+    /// Who applies for `ks`: its service account impersonated, so it gets no more
+    /// than that account's rights; the controller itself when there is none.
     fn applier_for(
         &self,
         ks: &Kustomization,
         namespace: &str,
     ) -> Result<Applier, KustomizationError> {
-        let account = ks
-            .spec
-            .service_account_name
-            .clone()
-            .filter(|a| !a.is_empty())
-            .or_else(|| self.default_service_account.clone());
-        let Some(account) = account else {
-            return Ok(self.applier.impersonating(self.client.clone()));
-        };
-        let user = format!("system:serviceaccount:{namespace}:{account}");
-        let cached = self
-            .impersonated
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&user).cloned());
-        let client = match cached {
-            Some(client) => client,
-            None => {
-                let mut config = self.config.clone();
-                config.auth_info.impersonate = Some(user.clone());
-                let client = kube::Client::try_from(config).map_err(|e| {
-                    KustomizationError::Impersonation(format!("impersonating {user}: {e}"))
-                })?;
-                if let Ok(mut cache) = self.impersonated.lock() {
-                    cache.insert(user, client.clone());
-                }
-                client
-            }
-        };
-        Ok(self.applier.impersonating(client))
+        self.impersonator
+            .applier(
+                &self.applier,
+                &self.client,
+                namespace,
+                ks.spec.service_account_name.as_deref(),
+            )
+            .map_err(KustomizationError::Impersonation)
     }
 }
 

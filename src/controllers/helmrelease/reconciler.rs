@@ -1,0 +1,1257 @@
+//! The HelmRelease reconciler, in helm-controller's phases: spec check →
+//! dependencies → the HelmChart (made from `spec.chart`, or `spec.chartRef`) and its
+//! artifact → values → the stored releases → the action (install, upgrade, or none)
+//! → render with the native engine → staged server-side apply of the release's
+//! objects, prune of what the previous revision had → wait → release record, status
+//! and events, written once at the end.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ferroflux_gotemplate::Value as TemplateValue;
+use ferroflux_helm::release::{self as helm_release, ReleaseOptions};
+use ferroflux_helm::render::RenderOptions;
+use ferroflux_helm::storage::{self as helm_storage, status, StoredHook, StoredRelease};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{json, Value};
+
+use super::error::HelmReleaseError;
+use super::plan::{self, Desired, ReleaseAction, ValuesSource};
+use super::storage::ReleaseStorage;
+use crate::actors::{ObjectKey, ReconcileContext, ReconcileError, ReconcileOutcome, Reconciler};
+use crate::api::helm_v2::{HelmRelease, HelmReleaseSnapshot, HelmReleaseStatus};
+use crate::api::kustomize_v1::{ResourceInventory, ResourceRef};
+use crate::api::meta::Artifact;
+use crate::apply::inventory::{InventoryEntry, Owner, OwnerKind};
+use crate::apply::stages::GroupKind;
+use crate::apply::{self as ssa, Applier, Impersonator, ObjectRef};
+use crate::controllers::conditions::{self, FALSE, READY, RECONCILING, STALLED, TRUE};
+use crate::controllers::events::{EventRecorder, EventType};
+use crate::controllers::source_status::read_artifact;
+use crate::health;
+use crate::source::artifact::ArtifactStore;
+
+/// helm-controller's name: field manager and event source.
+pub const CONTROLLER: &str = "helm-controller";
+const KIND: &str = "HelmRelease";
+const FINALIZER: &str = "finalizers.fluxcd.io";
+/// The condition of the last Helm action's outcome.
+const RELEASED: &str = "Released";
+/// Flux's default `spec.maxHistory`.
+const DEFAULT_MAX_HISTORY: usize = 5;
+/// Helm's default for `--timeout`, Flux's for `spec.timeout`.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Reconciles HelmReleases.
+pub struct HelmReleaseReconciler {
+    pub client: kube::Client,
+    pub applier: Arc<Applier>,
+    /// The replica's own artifact store: charts it serves are read from disk.
+    pub store: Arc<ArtifactStore>,
+    pub http: reqwest::Client,
+    pub events: EventRecorder,
+    /// Acts as `spec.serviceAccountName` (or `--default-service-account`).
+    pub impersonator: Impersonator,
+    /// `--no-cross-namespace-refs`.
+    pub no_cross_namespace_refs: bool,
+    /// `--requeue-dependency`.
+    pub requeue_dependency: Duration,
+}
+
+/// What a successful reconcile did.
+struct Reconciled {
+    /// The condition reason and message of the release as it now stands.
+    reason: &'static str,
+    message: String,
+    /// Whether a Helm action ran (an event is due).
+    acted: bool,
+}
+
+fn text<'a>(object: &'a Value, pointer: &str) -> &'a str {
+    object
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+fn parse_duration(text: Option<&str>) -> Option<Duration> {
+    text.and_then(|t| crate::actors::parse_duration(t).ok())
+}
+
+/// The namespace the release's objects go to.
+fn target_namespace(hr: &HelmRelease, namespace: &str) -> String {
+    hr.spec
+        .target_namespace
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| namespace.to_owned())
+}
+
+/// Where the release records are kept.
+fn storage_namespace(hr: &HelmRelease, namespace: &str) -> String {
+    hr.spec
+        .storage_namespace
+        .clone()
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| target_namespace(hr, namespace))
+}
+
+fn timeout_of(hr: &HelmRelease) -> Duration {
+    parse_duration(hr.spec.timeout.as_deref()).unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// The chart as a user reads it in messages: `podinfo@6.5.0`.
+fn chart_label(chart: &ferroflux_helm::chart::Chart) -> String {
+    format!("{}@{}", chart.name(), chart.version())
+}
+
+/// Values as JSON (the form a release's `config` takes).
+fn values_json(values: &BTreeMap<String, TemplateValue>) -> Value {
+    helm_storage::to_json(&TemplateValue::map(values.clone()))
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+}
+
+impl HelmReleaseReconciler {
+    async fn write_status(
+        &self,
+        key: &ObjectKey,
+        status: &HelmReleaseStatus,
+    ) -> Result<(), ReconcileError> {
+        let api: Api<HelmRelease> = Api::namespaced(self.client.clone(), &key.namespace);
+        let params = PatchParams {
+            field_manager: Some(CONTROLLER.to_owned()),
+            ..PatchParams::default()
+        };
+        api.patch_status(&key.name, &params, &Patch::Merge(json!({"status": status})))
+            .await
+            .map(|_| ())
+            .map_err(|e| ReconcileError::new("StatusPatchFailed", e.to_string()))
+    }
+
+    fn check_spec(&self, hr: &HelmRelease, namespace: &str) -> Result<(), HelmReleaseError> {
+        let invalid = |message: String| HelmReleaseError::InvalidSpec {
+            reason: "InvalidChartReference",
+            message,
+        };
+        match (&hr.spec.chart, &hr.spec.chart_ref) {
+            (None, None) => {
+                return Err(invalid(
+                    "one of spec.chart or spec.chartRef must be set".into(),
+                ))
+            }
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "spec.chart and spec.chartRef are mutually exclusive".into(),
+                ))
+            }
+            _ => {}
+        }
+        let source_namespace = hr
+            .spec
+            .chart
+            .as_ref()
+            .and_then(|c| c.spec.source_ref.namespace.clone())
+            .or_else(|| hr.spec.chart_ref.as_ref().and_then(|c| c.namespace.clone()));
+        if self.no_cross_namespace_refs
+            && source_namespace
+                .as_deref()
+                .is_some_and(|ns| ns != namespace)
+        {
+            return Err(HelmReleaseError::InvalidSpec {
+                reason: "AccessDenied",
+                message: format!(
+                    "cross-namespace references are not allowed: source namespace '{}'",
+                    source_namespace.unwrap_or_default()
+                ),
+            });
+        }
+        if let Some(chart_ref) = &hr.spec.chart_ref {
+            if chart_ref.kind != "HelmChart" {
+                return Err(invalid(format!(
+                    "spec.chartRef.kind '{}' is not supported yet",
+                    chart_ref.kind
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    async fn dependencies_ready(&self, hr: &HelmRelease, namespace: &str) -> Result<(), String> {
+        let api_resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", KIND),
+            "helmreleases",
+        );
+        for dependency in hr.spec.depends_on.iter().flatten() {
+            let dep_namespace = dependency
+                .namespace
+                .clone()
+                .unwrap_or_else(|| namespace.to_owned());
+            let api: Api<DynamicObject> =
+                Api::namespaced_with(self.client.clone(), &dep_namespace, &api_resource);
+            let not_ready = || {
+                format!(
+                    "dependency '{dep_namespace}/{}' is not ready",
+                    dependency.name
+                )
+            };
+            let Ok(Some(dep)) = api.get_opt(&dependency.name).await else {
+                return Err(not_ready());
+            };
+            let dep = serde_json::to_value(dep).unwrap_or_default();
+            let ready = dep
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .is_some_and(|c| c.iter().any(|c| c["type"] == READY && c["status"] == TRUE));
+            let observed =
+                dep.pointer("/status/observedGeneration") == dep.pointer("/metadata/generation");
+            if !ready || !observed {
+                return Err(not_ready());
+            }
+        }
+        Ok(())
+    }
+
+    /// The HelmChart `spec.chart` asks for, applied as helm-controller does
+    /// (`<namespace>-<name>` in the source's namespace); or the one `chartRef`
+    /// names. Returns its namespace and name.
+    async fn ensure_chart(
+        &self,
+        hr: &HelmRelease,
+        namespace: &str,
+    ) -> Result<(String, String), HelmReleaseError> {
+        if let Some(chart_ref) = &hr.spec.chart_ref {
+            let ns = chart_ref
+                .namespace
+                .clone()
+                .unwrap_or_else(|| namespace.to_owned());
+            return Ok((ns, chart_ref.name.clone()));
+        }
+        let Some(template) = &hr.spec.chart else {
+            return Err(HelmReleaseError::Artifact("no chart".into()));
+        };
+        let spec = &template.spec;
+        let source_namespace = spec
+            .source_ref
+            .namespace
+            .clone()
+            .unwrap_or_else(|| namespace.to_owned());
+        let name = plan::chart_name(hr);
+        let mut chart_spec = json!({
+            "chart": spec.chart,
+            "version": spec.version.clone().unwrap_or_else(|| "*".into()),
+            "sourceRef": {"kind": spec.source_ref.kind, "name": spec.source_ref.name},
+            "interval": spec.interval.clone().unwrap_or_else(|| hr.spec.interval.clone()),
+            "reconcileStrategy": spec.reconcile_strategy.clone().unwrap_or_else(|| "ChartVersion".into()),
+        });
+        if let Some(files) = &spec.values_files {
+            chart_spec["valuesFiles"] = json!(files);
+        }
+        if let Some(ignore) = spec.ignore_missing_values_files {
+            chart_spec["ignoreMissingValuesFiles"] = json!(ignore);
+        }
+        let mut metadata = json!({"name": name, "namespace": source_namespace});
+        if let Some(common) = &template.metadata {
+            if let Some(labels) = &common.labels {
+                metadata["labels"] = json!(labels);
+            }
+            if let Some(annotations) = &common.annotations {
+                metadata["annotations"] = json!(annotations);
+            }
+        }
+        let chart = json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "HelmChart",
+            "metadata": metadata,
+            "spec": chart_spec,
+        });
+        self.helm_charts(&source_namespace)
+            .patch(
+                &name,
+                &PatchParams::apply(CONTROLLER).force(),
+                &Patch::Apply(&chart),
+            )
+            .await
+            .map_err(|e| {
+                HelmReleaseError::Artifact(format!(
+                    "failed to create HelmChart '{source_namespace}/{name}': {e}"
+                ))
+            })?;
+        Ok((source_namespace, name))
+    }
+
+    fn helm_charts(&self, namespace: &str) -> Api<DynamicObject> {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "HelmChart"),
+            "helmcharts",
+        );
+        Api::namespaced_with(self.client.clone(), namespace, &resource)
+    }
+
+    /// The HelmChart's artifact once it is Ready for its current spec.
+    async fn chart_artifact(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Artifact, HelmReleaseError> {
+        let subject = format!("HelmChart '{namespace}/{name}'");
+        let chart = self
+            .helm_charts(namespace)
+            .get_opt(name)
+            .await
+            .map_err(|e| HelmReleaseError::Artifact(format!("could not get {subject}: {e}")))?
+            .ok_or_else(|| HelmReleaseError::Artifact(format!("{subject} not found")))?;
+        let chart = serde_json::to_value(chart).unwrap_or_default();
+        let ready = chart
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| c["type"] == READY).cloned());
+        let observed =
+            chart.pointer("/status/observedGeneration") == chart.pointer("/metadata/generation");
+        let artifact: Option<Artifact> = chart
+            .pointer("/status/artifact")
+            .cloned()
+            .and_then(|a| serde_json::from_value(a).ok());
+        match (ready, artifact) {
+            (Some(ready), Some(artifact)) if ready["status"] == TRUE && observed => Ok(artifact),
+            (ready, _) => Err(HelmReleaseError::Artifact(format!(
+                "{subject} is not ready: {}",
+                ready
+                    .as_ref()
+                    .map(|r| text(r, "/message"))
+                    .filter(|m| !m.is_empty())
+                    .unwrap_or("latest generation of object has not been reconciled")
+            ))),
+        }
+    }
+
+    async fn load_chart(
+        &self,
+        artifact: &Artifact,
+    ) -> Result<ferroflux_helm::chart::Chart, HelmReleaseError> {
+        let bytes = read_artifact(&self.store, &self.http, artifact)
+            .await
+            .map_err(HelmReleaseError::Artifact)?;
+        tokio::task::spawn_blocking(move || ferroflux_helm::chart::load_archive(&bytes))
+            .await
+            .map_err(|e| HelmReleaseError::Artifact(e.to_string()))?
+            .map_err(|e| HelmReleaseError::Artifact(format!("failed to load chart: {e}")))
+    }
+
+    /// `valuesFrom` read from the HelmRelease's namespace, then `values` on top.
+    async fn values(
+        &self,
+        hr: &HelmRelease,
+        namespace: &str,
+    ) -> Result<BTreeMap<String, TemplateValue>, HelmReleaseError> {
+        let mut sources = Vec::new();
+        for reference in hr.spec.values_from.iter().flatten() {
+            let reference = &reference.reference;
+            let key = reference
+                .values_key
+                .clone()
+                .filter(|k| !k.is_empty())
+                .unwrap_or_else(|| "values.yaml".into());
+            let subject = format!("{} '{namespace}/{}'", reference.kind, reference.name);
+            let failed =
+                |e: kube::Error| HelmReleaseError::Values(format!("could not get {subject}: {e}"));
+            let data: Option<BTreeMap<String, String>> = match reference.kind.as_str() {
+                "Secret" => Api::<Secret>::namespaced(self.client.clone(), namespace)
+                    .get_opt(&reference.name)
+                    .await
+                    .map_err(failed)?
+                    .map(|s| {
+                        s.data
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                            .collect()
+                    }),
+                _ => Api::<ConfigMap>::namespaced(self.client.clone(), namespace)
+                    .get_opt(&reference.name)
+                    .await
+                    .map_err(failed)?
+                    .map(|cm| cm.data.unwrap_or_default().into_iter().collect()),
+            };
+            sources.push(ValuesSource {
+                found: data.is_some(),
+                data: data.and_then(|mut d| d.remove(&key)),
+                subject,
+                key,
+                target_path: reference.target_path.clone(),
+                optional: reference.optional == Some(true),
+            });
+        }
+        plan::compose_values(&sources, hr.spec.values.as_ref()).map_err(HelmReleaseError::Values)
+    }
+
+    /// The release's documents as objects to apply: namespaced ones without a
+    /// namespace get the release's; each carries Flux's origin labels.
+    async fn objects_of(
+        &self,
+        applier: &Applier,
+        documents: &[String],
+        namespace: &str,
+        owner: Option<&Owner>,
+    ) -> Result<Vec<Value>, String> {
+        let mut objects = Vec::new();
+        for document in documents {
+            let object: Value = serde_yaml_ng::from_str(document).map_err(|e| e.to_string())?;
+            if !object.is_object() {
+                continue;
+            }
+            objects.push(object);
+        }
+        for object in &mut objects {
+            let r = ObjectRef::of(object).map_err(|e| e.to_string())?;
+            if r.namespace.is_empty() {
+                let (_, namespaced) = applier.resolve(&r).await.map_err(|e| e.to_string())?;
+                if namespaced {
+                    object["metadata"]["namespace"] = json!(namespace);
+                }
+            }
+        }
+        if let Some(owner) = owner {
+            owner.label(&mut objects);
+        }
+        Ok(objects)
+    }
+
+    /// Installs or upgrades: renders, records the pending release, applies, prunes
+    /// what the previous revision had, waits, and records the outcome.
+    #[allow(clippy::too_many_arguments)]
+    async fn act(
+        &self,
+        hr: &HelmRelease,
+        key: &ObjectKey,
+        applier: &Applier,
+        chart: ferroflux_helm::chart::Chart,
+        values: &BTreeMap<String, TemplateValue>,
+        action: ReleaseAction,
+        history: &[StoredRelease],
+        status: &mut HelmReleaseStatus,
+    ) -> Result<StoredRelease, HelmReleaseError> {
+        let install = action == ReleaseAction::Install;
+        let release_name = plan::release_name(hr);
+        let namespace = target_namespace(hr, &key.namespace);
+        let storage = ReleaseStorage::new(
+            &self.client,
+            &storage_namespace(hr, &key.namespace),
+            &release_name,
+        );
+        let version = history.last().map_or(1, |r| r.version + 1);
+        let label = chart_label(&chart);
+        let fail = |message: String| {
+            let text = format!(
+                "Helm {} failed for release {namespace}/{release_name} with chart {label}: {message}",
+                if install { "install" } else { "upgrade" }
+            );
+            if install {
+                HelmReleaseError::Install(text)
+            } else {
+                HelmReleaseError::Upgrade(text)
+            }
+        };
+        let options = ReleaseOptions {
+            render: RenderOptions {
+                name: release_name.clone(),
+                namespace: namespace.clone(),
+                revision: version,
+                is_upgrade: !install,
+                ..RenderOptions::default()
+            },
+            skip_schema_validation: hr
+                .spec
+                .install
+                .as_ref()
+                .and_then(|i| i.disable_schema_validation)
+                .unwrap_or(false),
+            ..ReleaseOptions::default()
+        };
+        let user_values = TemplateValue::map(values.clone());
+        let render_chart = chart.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            helm_release::render_release(&render_chart, &user_values, &options)
+        })
+        .await
+        .map_err(|e| fail(e.to_string()))?
+        .map_err(|e| fail(e.to_string()))?;
+
+        let owner = Owner::new(OwnerKind::HelmRelease, &key.name, &key.namespace);
+        let documents: Vec<String> = rendered
+            .manifests
+            .iter()
+            .map(|m| m.content.clone())
+            .collect();
+        let mut objects = self
+            .objects_of(applier, &documents, &namespace, Some(&owner))
+            .await
+            .map_err(&fail)?;
+        // The stored manifest is the post-rendered one, as Helm stores it.
+        let manifest: String = rendered
+            .manifests
+            .iter()
+            .zip(&objects)
+            .map(|(m, o)| {
+                format!(
+                    "---\n# Source: {}\n{}",
+                    m.name,
+                    serde_yaml_ng::to_string(o).unwrap_or_default()
+                )
+            })
+            .collect();
+        let crd_policy = if install {
+            hr.spec
+                .install
+                .as_ref()
+                .and_then(|i| i.crds.clone())
+                .unwrap_or_else(|| "Create".into())
+        } else {
+            hr.spec
+                .upgrade
+                .as_ref()
+                .and_then(|u| u.crds.clone())
+                .unwrap_or_else(|| "Skip".into())
+        };
+        if crd_policy != "Skip" {
+            let crds: Vec<String> = helm_release::crd_files(&chart, &chart.name())
+                .into_iter()
+                .map(|(_, data)| String::from_utf8_lossy(&data).into_owned())
+                .flat_map(|text| text.split("\n---").map(str::to_owned).collect::<Vec<_>>())
+                .filter(|doc| !doc.trim().is_empty())
+                .collect();
+            let crds = self
+                .objects_of(applier, &crds, &namespace, None)
+                .await
+                .map_err(&fail)?;
+            objects.splice(0..0, crds);
+        }
+        // Helm's ownership metadata, which `helm upgrade` checks before adopting.
+        for object in &mut objects {
+            let metadata = &mut object["metadata"];
+            metadata["labels"]["app.kubernetes.io/managed-by"] = json!("Helm");
+            metadata["annotations"]["meta.helm.sh/release-name"] = json!(release_name);
+            metadata["annotations"]["meta.helm.sh/release-namespace"] = json!(namespace);
+        }
+
+        let now = now_rfc3339();
+        let first_deployed = history
+            .iter()
+            .find(|r| !r.info.first_deployed.is_empty())
+            .map(|r| r.info.first_deployed.clone())
+            .filter(|_| !install)
+            .unwrap_or_else(|| now.clone());
+        let mut record = StoredRelease {
+            name: release_name.clone(),
+            info: helm_storage::Info {
+                first_deployed,
+                last_deployed: now,
+                deleted: String::new(),
+                description: if install {
+                    "Initial install underway"
+                } else {
+                    "Preparing upgrade"
+                }
+                .into(),
+                status: if install {
+                    status::PENDING_INSTALL
+                } else {
+                    status::PENDING_UPGRADE
+                }
+                .into(),
+                notes: rendered.notes.clone(),
+            },
+            chart: helm_storage::chart_json(&chart),
+            config: values_json(values),
+            manifest,
+            hooks: rendered.hooks.iter().map(StoredHook::from_hook).collect(),
+            version,
+            namespace: namespace.clone(),
+            // We apply with server-side apply and force, as helm-controller does;
+            // recorded as client-side, so the `helm` CLI's next action on this release
+            // merges instead of failing on helm-controller's field ownership
+            // (Helm 4 does not force conflicts by default).
+            apply_method: "csa".into(),
+        };
+        storage
+            .write(&record)
+            .await
+            .map_err(HelmReleaseError::Storage)?;
+        status.last_attempted_release_action =
+            Some(if install { "install" } else { "upgrade" }.into());
+
+        let disable_wait = if install {
+            hr.spec.install.as_ref().and_then(|i| i.disable_wait)
+        } else {
+            hr.spec.upgrade.as_ref().and_then(|u| u.disable_wait)
+        }
+        .unwrap_or(false);
+        let outcome = self
+            .apply_release(
+                hr,
+                applier,
+                objects,
+                &owner,
+                history,
+                &namespace,
+                disable_wait,
+                status,
+            )
+            .await;
+        match outcome {
+            Ok(()) => {
+                record.info.status = status::DEPLOYED.into();
+                record.info.description = if install {
+                    "Install complete"
+                } else {
+                    "Upgrade complete"
+                }
+                .into();
+                storage
+                    .write(&record)
+                    .await
+                    .map_err(HelmReleaseError::Storage)?;
+                for old in history.iter().filter(|r| r.info.status == status::DEPLOYED) {
+                    let mut superseded = old.clone();
+                    superseded.info.status = status::SUPERSEDED.into();
+                    superseded.info.description = "Superseded".into();
+                    storage
+                        .write(&superseded)
+                        .await
+                        .map_err(HelmReleaseError::Storage)?;
+                }
+                let max = hr
+                    .spec
+                    .max_history
+                    .map_or(DEFAULT_MAX_HISTORY, |m| m.max(0) as usize);
+                if max > 0 && history.len() + 1 > max {
+                    for old in &history[..history.len() + 1 - max] {
+                        storage
+                            .delete(old.version)
+                            .await
+                            .map_err(HelmReleaseError::Storage)?;
+                    }
+                }
+                Ok(record)
+            }
+            Err(message) => {
+                record.info.status = status::FAILED.into();
+                record.info.description = format!("Release \"{release_name}\" failed: {message}");
+                storage
+                    .write(&record)
+                    .await
+                    .map_err(HelmReleaseError::Storage)?;
+                status.history = Some(snapshots(&record, status.history.take()));
+                Err(fail(message))
+            }
+        }
+    }
+
+    /// Applies the release's objects, deletes what the previous revision had and
+    /// this one lacks, and waits for them unless told not to.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply_release(
+        &self,
+        hr: &HelmRelease,
+        applier: &Applier,
+        objects: Vec<Value>,
+        owner: &Owner,
+        history: &[StoredRelease],
+        namespace: &str,
+        disable_wait: bool,
+        status: &mut HelmReleaseStatus,
+    ) -> Result<(), String> {
+        let no_custom_stages = HashSet::<GroupKind>::new();
+        let timeout = timeout_of(hr);
+        let force = hr
+            .spec
+            .upgrade
+            .as_ref()
+            .and_then(|u| u.force)
+            .unwrap_or(false);
+        let options = ssa::ApplyOptions {
+            owner,
+            force,
+            timeout,
+            custom_stage_kinds: &no_custom_stages,
+        };
+        let applied = ssa::apply_staged(applier, objects, &options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let new_inventory = applied.inventory();
+        let mut old_inventory: Vec<InventoryEntry> = status
+            .inventory
+            .as_ref()
+            .map(|i| {
+                i.entries
+                    .iter()
+                    .map(|e| InventoryEntry {
+                        id: e.id.clone(),
+                        v: e.v.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(previous) = history.last() {
+            let documents = split_manifest(&previous.manifest);
+            for object in self
+                .objects_of(applier, &documents, namespace, None)
+                .await
+                .unwrap_or_default()
+            {
+                if let Ok(entry) = InventoryEntry::for_object(&object) {
+                    old_inventory.push(entry);
+                }
+            }
+        }
+        ssa::prune(applier, &old_inventory, &new_inventory, owner)
+            .await
+            .map_err(|e| e.to_string())?;
+        status.inventory = Some(ResourceInventory {
+            entries: new_inventory
+                .into_iter()
+                .map(|e| ResourceRef { id: e.id, v: e.v })
+                .collect(),
+        });
+        if disable_wait {
+            return Ok(());
+        }
+        let targets: Vec<ObjectRef> = applied.versions.iter().map(|(r, _)| r.clone()).collect();
+        health::wait_for(applier, &targets, timeout, &[])
+            .await
+            .map(|_| ())
+            .map_err(|failure| format!("context deadline exceeded: {failure}"))
+    }
+
+    /// Uninstalls the release when the HelmRelease goes (unless suspended), and the
+    /// HelmChart made for it.
+    async fn finalize(
+        &self,
+        hr: &HelmRelease,
+        key: &ObjectKey,
+        applier: &Applier,
+    ) -> Result<(), ReconcileError> {
+        let failed = |e: String| ReconcileError::new("UninstallFailed", e);
+        if hr.spec.suspend != Some(true) {
+            let release_name = plan::release_name(hr);
+            let namespace = target_namespace(hr, &key.namespace);
+            let storage = ReleaseStorage::new(
+                &self.client,
+                &storage_namespace(hr, &key.namespace),
+                &release_name,
+            );
+            let history = storage.history().await.map_err(failed)?;
+            let owner = Owner::new(OwnerKind::HelmRelease, &key.name, &key.namespace);
+            let mut entries: Vec<InventoryEntry> = hr
+                .status
+                .as_ref()
+                .and_then(|s| s.inventory.as_ref())
+                .map(|i| {
+                    i.entries
+                        .iter()
+                        .map(|e| InventoryEntry {
+                            id: e.id.clone(),
+                            v: e.v.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(latest) = history.last() {
+                let documents = split_manifest(&latest.manifest);
+                for object in self
+                    .objects_of(applier, &documents, &namespace, None)
+                    .await
+                    .unwrap_or_default()
+                {
+                    if let Ok(entry) = InventoryEntry::for_object(&object) {
+                        if !entries.iter().any(|e| e.id == entry.id) {
+                            entries.push(entry);
+                        }
+                    }
+                }
+            }
+            ssa::delete_all(applier, &entries, &owner, None)
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            let keep_history = hr
+                .spec
+                .uninstall
+                .as_ref()
+                .and_then(|u| u.keep_history)
+                .unwrap_or(false);
+            for release in &history {
+                if keep_history && Some(release.version) == history.last().map(|r| r.version) {
+                    let mut uninstalled = release.clone();
+                    uninstalled.info.status = status::UNINSTALLED.into();
+                    uninstalled.info.deleted = now_rfc3339();
+                    uninstalled.info.description = "Uninstallation complete".into();
+                    storage.write(&uninstalled).await.map_err(failed)?;
+                } else if !keep_history {
+                    storage.delete(release.version).await.map_err(failed)?;
+                }
+            }
+            if hr.spec.chart.is_some() {
+                let source_namespace = hr
+                    .spec
+                    .chart
+                    .as_ref()
+                    .and_then(|c| c.spec.source_ref.namespace.clone())
+                    .unwrap_or_else(|| key.namespace.clone());
+                match self
+                    .helm_charts(&source_namespace)
+                    .delete(&plan::chart_name(hr), &DeleteParams::default())
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(kube::Error::Api(e)) if e.code == 404 => {}
+                    Err(e) => return Err(failed(e.to_string())),
+                }
+            }
+        }
+        self.set_finalizer(key, false).await
+    }
+
+    async fn set_finalizer(&self, key: &ObjectKey, present: bool) -> Result<(), ReconcileError> {
+        let api: Api<HelmRelease> = Api::namespaced(self.client.clone(), &key.namespace);
+        let Some(current) = api
+            .get_opt(&key.name)
+            .await
+            .map_err(|e| ReconcileError::new("FinalizerFailed", e.to_string()))?
+        else {
+            return Ok(());
+        };
+        let mut finalizers = current.metadata.finalizers.clone().unwrap_or_default();
+        if finalizers.iter().any(|f| f == FINALIZER) == present {
+            return Ok(());
+        }
+        if present {
+            finalizers.push(FINALIZER.to_owned());
+        } else {
+            finalizers.retain(|f| f != FINALIZER);
+        }
+        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": current.metadata.resource_version}});
+        api.patch(&key.name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .map(|_| ())
+            .map_err(|e| ReconcileError::new("FinalizerFailed", e.to_string()))
+    }
+
+    /// Every phase; fills in `status` as it goes.
+    async fn run_phases(
+        &self,
+        hr: &HelmRelease,
+        key: &ObjectKey,
+        applier: &Applier,
+        status: &mut HelmReleaseStatus,
+    ) -> Result<Reconciled, HelmReleaseError> {
+        self.check_spec(hr, &key.namespace)?;
+        self.dependencies_ready(hr, &key.namespace)
+            .await
+            .map_err(HelmReleaseError::DependencyNotReady)?;
+        let (chart_namespace, chart_name) = self.ensure_chart(hr, &key.namespace).await?;
+        status.helm_chart = Some(format!("{chart_namespace}/{chart_name}"));
+        let artifact = self.chart_artifact(&chart_namespace, &chart_name).await?;
+        let chart = self.load_chart(&artifact).await?;
+        let values = self.values(hr, &key.namespace).await?;
+        let config_digest = plan::config_digest(&values);
+        let release_name = plan::release_name(hr);
+        let storage_ns = storage_namespace(hr, &key.namespace);
+        status.storage_namespace = Some(storage_ns.clone());
+        let storage = ReleaseStorage::new(&self.client, &storage_ns, &release_name);
+        let history = storage.history().await.map_err(HelmReleaseError::Storage)?;
+        let latest = history.last();
+        let deployed_digest = latest.map(|r| {
+            let values =
+                ferroflux_helm::package::read_values(&r.config.to_string()).unwrap_or_default();
+            plan::config_digest(&values)
+        });
+        let force_at = hr
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("reconcile.fluxcd.io/forceAt"))
+            .cloned();
+        let forced = force_at.is_some() && force_at != status.last_handled_force_at;
+        let (chart_name_text, chart_version) = (chart.name(), chart.version());
+        let desired = Desired {
+            chart_name: &chart_name_text,
+            chart_version: &chart_version,
+            config_digest: &config_digest,
+            forced,
+        };
+        let action = plan::next_action(latest, deployed_digest.as_deref(), &desired);
+        let generation = hr.metadata.generation;
+        if status.last_attempted_generation != generation {
+            // A new spec gets fresh remediation attempts.
+            status.install_failures = None;
+            status.upgrade_failures = None;
+            status.failures = None;
+        }
+        status.last_attempted_generation = generation;
+        status.last_attempted_revision = Some(chart_version.clone());
+        status.last_attempted_revision_digest = Some(artifact.digest.clone());
+        status.last_attempted_config_digest = Some(config_digest.clone());
+        if forced {
+            status.last_handled_force_at = force_at;
+        }
+        let namespace = target_namespace(hr, &key.namespace);
+        if action == ReleaseAction::UpToDate {
+            let latest = latest
+                .cloned()
+                .ok_or_else(|| HelmReleaseError::Storage("no release".into()))?;
+            status.last_release_revision = Some(latest.version as i32);
+            let verb = if latest.version == 1 {
+                "install"
+            } else {
+                "upgrade"
+            };
+            return Ok(Reconciled {
+                reason: if latest.version == 1 { "InstallSucceeded" } else { "UpgradeSucceeded" },
+                message: format!(
+                    "Helm {verb} succeeded for release {namespace}/{release_name}.v{} with chart {}",
+                    latest.version,
+                    chart_label(&chart)
+                ),
+                acted: false,
+            });
+        }
+        let install = action == ReleaseAction::Install;
+        let (failures, retries) = if install {
+            (
+                status.install_failures.unwrap_or(0),
+                hr.spec
+                    .install
+                    .as_ref()
+                    .and_then(|i| i.remediation.as_ref())
+                    .and_then(|r| r.retries)
+                    .unwrap_or(0),
+            )
+        } else {
+            (
+                status.upgrade_failures.unwrap_or(0),
+                hr.spec
+                    .upgrade
+                    .as_ref()
+                    .and_then(|u| u.remediation.as_ref())
+                    .and_then(|r| r.retries)
+                    .unwrap_or(0),
+            )
+        };
+        if failures > 0 && failures > i64::from(retries) {
+            return Err(HelmReleaseError::RetriesExhausted(format!(
+                "Failed to {} after {failures} attempt(s)",
+                if install { "install" } else { "upgrade" }
+            )));
+        }
+        let label = chart_label(&chart);
+        match self
+            .act(hr, key, applier, chart, &values, action, &history, status)
+            .await
+        {
+            Ok(record) => {
+                status.last_release_revision = Some(record.version as i32);
+                let previous = status.history.take();
+                status.history = Some(snapshots(&record, previous));
+                let verb = if install { "install" } else { "upgrade" };
+                Ok(Reconciled {
+                    reason: if install { "InstallSucceeded" } else { "UpgradeSucceeded" },
+                    message: format!(
+                        "Helm {verb} succeeded for release {namespace}/{release_name}.v{} with chart {label}",
+                        record.version
+                    ),
+                    acted: true,
+                })
+            }
+            Err(error) => {
+                let counter = if install {
+                    &mut status.install_failures
+                } else {
+                    &mut status.upgrade_failures
+                };
+                *counter = Some(counter.unwrap_or(0) + 1);
+                status.failures = Some(status.failures.unwrap_or(0) + 1);
+                Err(error)
+            }
+        }
+    }
+
+    /// The single status write, the events, and the outcome.
+    async fn finish(
+        &self,
+        object: &Value,
+        hr: &HelmRelease,
+        key: &ObjectKey,
+        mut status: HelmReleaseStatus,
+        result: Result<Reconciled, HelmReleaseError>,
+        ctx: &ReconcileContext,
+    ) -> ReconcileOutcome {
+        let generation = hr.metadata.generation;
+        let stored = hr.status.clone().unwrap_or_default();
+        let now = chrono::Utc::now();
+        let mut conds: Vec<Condition> = status.conditions.take().unwrap_or_default();
+        let outcome = match &result {
+            Ok(done) => {
+                status.observed_generation = generation;
+                conditions::set(
+                    &mut conds,
+                    READY,
+                    TRUE,
+                    done.reason,
+                    &done.message,
+                    generation,
+                    now,
+                );
+                conditions::set(
+                    &mut conds,
+                    RELEASED,
+                    TRUE,
+                    done.reason,
+                    &done.message,
+                    generation,
+                    now,
+                );
+                conditions::remove(&mut conds, RECONCILING);
+                conditions::remove(&mut conds, STALLED);
+                ReconcileOutcome::Ready {
+                    requeue_after: None,
+                }
+            }
+            Err(failure) => {
+                let (reason, message) = (failure.reason(), failure.to_string());
+                conditions::set(&mut conds, READY, FALSE, reason, &message, generation, now);
+                if matches!(
+                    failure,
+                    HelmReleaseError::Install(_) | HelmReleaseError::Upgrade(_)
+                ) {
+                    conditions::set(
+                        &mut conds, RELEASED, FALSE, reason, &message, generation, now,
+                    );
+                }
+                let error = ReconcileError::new(reason, message.clone());
+                if failure.stalled() {
+                    status.observed_generation = generation;
+                    conditions::set(&mut conds, STALLED, TRUE, reason, &message, generation, now);
+                    conditions::remove(&mut conds, RECONCILING);
+                    ReconcileOutcome::Stalled(error)
+                } else {
+                    conditions::remove(&mut conds, STALLED);
+                    conditions::set(
+                        &mut conds,
+                        RECONCILING,
+                        TRUE,
+                        "ProgressingWithRetry",
+                        &format!("retrying: {message}"),
+                        generation,
+                        now,
+                    );
+                    let delay = if matches!(failure, HelmReleaseError::DependencyNotReady(_)) {
+                        self.requeue_dependency
+                    } else {
+                        parse_duration(Some(&hr.spec.interval)).unwrap_or(Duration::from_secs(60))
+                    };
+                    ReconcileOutcome::RetryAfter(error, delay)
+                }
+            }
+        };
+        status.conditions = Some(conds);
+        let status_changed = status != stored;
+        if status_changed {
+            if let Err(e) = self.write_status(key, &status).await {
+                return ReconcileOutcome::Transient(e);
+            }
+            // Dependants waiting on this one hear about it without polling.
+            if result.is_ok() {
+                ctx.publish_artifact_changed();
+            }
+        }
+        match &result {
+            Ok(done) if done.acted => {
+                self.events
+                    .record(object, EventType::Normal, done.reason, &done.message)
+                    .await
+            }
+            Ok(_) => {}
+            Err(failure) => {
+                self.events
+                    .record(
+                        object,
+                        EventType::Warning,
+                        failure.reason(),
+                        &failure.to_string(),
+                    )
+                    .await
+            }
+        }
+        outcome
+    }
+}
+
+/// A release's manifest split into its documents.
+fn split_manifest(manifest: &str) -> Vec<String> {
+    manifest
+        .split("\n---")
+        .map(|doc| doc.trim_start_matches("---").to_owned())
+        .filter(|doc| {
+            doc.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .collect()
+}
+
+/// `status.history` with `record` as the newest snapshot (replacing one of the same
+/// version), newest first, at most Flux's five.
+fn snapshots(
+    record: &StoredRelease,
+    existing: Option<Vec<HelmReleaseSnapshot>>,
+) -> Vec<HelmReleaseSnapshot> {
+    let meta = |key: &str| {
+        record
+            .chart
+            .pointer(&format!("/metadata/{key}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let config =
+        ferroflux_helm::package::read_values(&record.config.to_string()).unwrap_or_default();
+    let snapshot = HelmReleaseSnapshot {
+        api_version: None,
+        digest: plan::digest_of(&serde_json::to_vec(record).unwrap_or_default()),
+        name: record.name.clone(),
+        namespace: record.namespace.clone(),
+        version: record.version as i32,
+        status: record.info.status.clone(),
+        chart_name: meta("name"),
+        chart_version: meta("version"),
+        app_version: Some(meta("appVersion")).filter(|v| !v.is_empty()),
+        config_digest: plan::config_digest(&config),
+        first_deployed: record.info.first_deployed.clone(),
+        last_deployed: record.info.last_deployed.clone(),
+        deleted: None,
+        test_hooks: None,
+        oci_digest: None,
+        action: None,
+    };
+    let mut history = vec![snapshot];
+    history.extend(
+        existing
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|s| !(s.name == record.name && i64::from(s.version) == record.version))
+            .map(|mut s| {
+                if s.status == status::DEPLOYED && record.info.status == status::DEPLOYED {
+                    s.status = status::SUPERSEDED.into();
+                }
+                s
+            }),
+    );
+    history.truncate(DEFAULT_MAX_HISTORY);
+    history
+}
+
+impl Reconciler for HelmReleaseReconciler {
+    fn kind(&self) -> &'static str {
+        KIND
+    }
+
+    /// The HelmChart (its new artifacts) and the dependencies (their readiness).
+    fn dependencies(&self, object: &Value) -> Vec<ObjectKey> {
+        let namespace = text(object, "/metadata/namespace");
+        let mut keys = Vec::new();
+        if let Some(source) = object.pointer("/spec/chart/spec/sourceRef") {
+            let source_namespace = match text(source, "/namespace") {
+                "" => namespace,
+                ns => ns,
+            };
+            let name = format!("{namespace}-{}", text(object, "/metadata/name"));
+            keys.push(ObjectKey::new("HelmChart", source_namespace, &name));
+        }
+        if let Some(chart_ref) = object.pointer("/spec/chartRef") {
+            let ref_namespace = match text(chart_ref, "/namespace") {
+                "" => namespace,
+                ns => ns,
+            };
+            keys.push(ObjectKey::new(
+                text(chart_ref, "/kind"),
+                ref_namespace,
+                text(chart_ref, "/name"),
+            ));
+        }
+        for dependency in object
+            .pointer("/spec/dependsOn")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let dep_namespace = match text(dependency, "/namespace") {
+                "" => namespace,
+                ns => ns,
+            };
+            keys.push(ObjectKey::new(
+                KIND,
+                dep_namespace,
+                text(dependency, "/name"),
+            ));
+        }
+        keys
+    }
+
+    async fn reconcile(&self, object: &Value, ctx: &ReconcileContext) -> ReconcileOutcome {
+        let key = ctx.key.clone();
+        let hr: HelmRelease = match serde_json::from_value(object.clone()) {
+            Ok(hr) => hr,
+            Err(e) => {
+                return ReconcileOutcome::Stalled(ReconcileError::new("InvalidSpec", e.to_string()))
+            }
+        };
+        let applier = match self.impersonator.applier(
+            &self.applier,
+            &self.client,
+            &key.namespace,
+            hr.spec.service_account_name.as_deref(),
+        ) {
+            Ok(applier) => applier.applying_for(OwnerKind::HelmRelease),
+            Err(e) => {
+                return ReconcileOutcome::Transient(ReconcileError::new("ImpersonationFailed", e))
+            }
+        };
+        if object.pointer("/metadata/deletionTimestamp").is_some() {
+            return match self.finalize(&hr, &key, &applier).await {
+                Ok(()) => ReconcileOutcome::Ready {
+                    requeue_after: None,
+                },
+                Err(e) => ReconcileOutcome::Transient(e),
+            };
+        }
+        if hr.spec.suspend == Some(true) {
+            return ReconcileOutcome::Ready {
+                requeue_after: None,
+            };
+        }
+        let has_finalizer = hr
+            .metadata
+            .finalizers
+            .iter()
+            .flatten()
+            .any(|f| f == FINALIZER);
+        if !has_finalizer {
+            if let Err(e) = self.set_finalizer(&key, true).await {
+                return ReconcileOutcome::Transient(e);
+            }
+        }
+        let mut status = hr.status.clone().unwrap_or_default();
+        status.last_handled_reconcile_at = object
+            .pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or(status.last_handled_reconcile_at);
+        let result = self.run_phases(&hr, &key, &applier, &mut status).await;
+        self.finish(object, &hr, &key, status, result, ctx).await
+    }
+}
