@@ -234,3 +234,124 @@ async fn a_helm_release_installs_upgrades_and_uninstalls_and_the_helm_sdk_agrees
         [(1, "superseded".to_owned()), (2, "deployed".to_owned())]
     );
 }
+
+/// The HelmRelease once Stalled (retries exhausted).
+async fn stalled(releases: &Api<DynamicObject>, name: &str) -> Value {
+    poll(&format!("{name} Stalled"), || async {
+        let o = serde_json::to_value(releases.get(name).await.ok()?).ok()?;
+        o.pointer("/status/conditions")?
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Stalled" && c["status"] == "True")
+            .then_some(o)
+    })
+    .await
+}
+
+fn condition(object: &Value, type_: &str) -> Value {
+    object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| c["type"] == type_).cloned())
+        .unwrap_or_else(|| panic!("no {type_} condition: {object}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_upgrade_is_rolled_back_and_a_failing_install_uninstalled() {
+    let (server, client) = flux_cluster(Config::default(), &["flux-system", "apps"]).await;
+    let kubeconfig = server.kubeconfig_path();
+    let charts_dir = tempfile::tempdir().expect("charts");
+    package(charts_dir.path(), &[(&podinfo(), "6.14.1")], None);
+    let charts = ChartServer::start(charts_dir.path(), None);
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(kubeconfig, storage.path());
+    let repositories: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &resource("HelmRepository", "helmrepositories"),
+    );
+    apply(
+        &repositories,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "url": charts.url()}}),
+    )
+    .await;
+    let releases: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &helm_release_resource());
+    let manifest = |name: &str, tag: &str| {
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": name, "namespace": "flux-system"},
+            "spec": {"interval": "10m", "targetNamespace": "apps", "timeout": "3s",
+                "chart": {"spec": {"chart": "podinfo",
+                    "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}},
+                "install": {"remediation": {"retries": 1}},
+                "upgrade": {"remediation": {"retries": 1}},
+                "values": {"image": {"tag": tag}}}})
+    };
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "apps");
+
+    // A good install, then an upgrade to an image that never becomes ready: it
+    // times out, is rolled back, retried once, rolled back again, and stalls.
+    apply(&releases, manifest("web", "6.14.1")).await;
+    ready_at(&releases, "web", 1).await;
+    apply(&releases, manifest("web", "fail")).await;
+    let hr = stalled(&releases, "web").await;
+    let (status, reason, message) = ready(&hr).expect("ready");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("False", "RetriesExhausted"),
+        "{message}"
+    );
+    assert_eq!(message, "Failed to upgrade after 2 attempt(s)");
+    let remediated = condition(&hr, "Remediated");
+    assert_eq!(remediated["status"], "True");
+    assert_eq!(remediated["reason"], "RollbackSucceeded");
+    assert_eq!(hr["status"]["upgradeFailures"], 2);
+    assert_eq!(
+        revisions(&helm_says(kubeconfig, "apps", "history", "apps-web")),
+        [
+            (1, "superseded".to_owned()),
+            (2, "failed".to_owned()),
+            (3, "superseded".to_owned()),
+            (4, "failed".to_owned()),
+            (5, "deployed".to_owned())
+        ],
+        "Helm history shows the failed revisions and the rollbacks"
+    );
+    let web = deployments
+        .get("apps-web-podinfo")
+        .await
+        .expect("the Deployment");
+    let image = web
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|s| s.containers[0].image.clone().unwrap_or_default())
+        .unwrap_or_default();
+    assert!(
+        image.ends_with(":6.14.1"),
+        "rolled back to the good image: {image}"
+    );
+
+    // An install that keeps failing is uninstalled (install remediation), retried
+    // once, uninstalled again, and stalls with nothing left behind.
+    apply(&releases, manifest("broken", "fail")).await;
+    let hr = stalled(&releases, "broken").await;
+    let (_, reason, message) = ready(&hr).expect("ready");
+    assert_eq!(reason, "RetriesExhausted", "{message}");
+    assert_eq!(message, "Failed to install after 2 attempt(s)");
+    assert_eq!(condition(&hr, "Remediated")["reason"], "UninstallSucceeded");
+    assert_eq!(hr["status"]["installFailures"], 2);
+    let listed = helm_says(kubeconfig, "apps", "list", "");
+    assert!(
+        listed
+            .as_array()
+            .is_some_and(|l| l.iter().all(|r| r["name"] != "apps-broken")),
+        "{listed}"
+    );
+    assert!(deployments
+        .get_opt("apps-broken-podinfo")
+        .await
+        .expect("get")
+        .is_none());
+}

@@ -43,6 +43,7 @@ const SIMULATED: &[&str] = &[
     "apps/daemonsets",
     "apps/replicasets",
     "batch/jobs",
+    "/services",
 ];
 
 fn system_options() -> WriteOptions {

@@ -54,7 +54,7 @@ pub struct Simulation {
     pub changes_at: Option<DateTime<Utc>>,
 }
 
-/// Simulates `object` (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job) at `now`.
+/// Simulates `object` (Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, Service) at `now`.
 /// `generation_seen_at` is when the simulation first saw the object's current
 /// `metadata.generation` (the rollout's start).
 pub fn simulate(
@@ -75,6 +75,7 @@ pub fn simulate(
         Some(Workload::DaemonSet) => Some(daemon_set_status(object, &clock)),
         Some(Workload::ReplicaSet) => Some(replica_set_status(object, &clock)),
         Some(Workload::Job) => job_status(object, &clock),
+        Some(Workload::Service) => Some(service_status(object)),
         None => None,
     };
     Simulation {
@@ -170,6 +171,9 @@ enum Workload {
     DaemonSet,
     ReplicaSet,
     Job,
+    /// A Service: those of type LoadBalancer get an ingress address, as
+    /// cloud-provider-kind gives them on a kind cluster.
+    Service,
 }
 
 impl Workload {
@@ -177,7 +181,7 @@ impl Workload {
         let kind = object.get("kind").and_then(Value::as_str)?;
         // A custom resource may reuse a built-in kind's name in its own group.
         let group_is = |group: &str| match object.get("apiVersion").and_then(Value::as_str) {
-            Some(api_version) => api_version.split_once('/').map(|(g, _)| g) == Some(group),
+            Some(api_version) => api_version.split_once('/').map_or("", |(g, _)| g) == group,
             None => true,
         };
         match kind {
@@ -186,6 +190,7 @@ impl Workload {
             "DaemonSet" if group_is("apps") => Some(Workload::DaemonSet),
             "ReplicaSet" if group_is("apps") => Some(Workload::ReplicaSet),
             "Job" if group_is("batch") => Some(Workload::Job),
+            "Service" if group_is("") => Some(Workload::Service),
             _ => None,
         }
     }
@@ -442,6 +447,33 @@ fn int_or_percent(value: Option<&Value>, total: i64, round_up: bool) -> i64 {
 }
 
 // ---- StatefulSet ----
+
+/// A LoadBalancer Service's address: one per Service, stable, from the range a
+/// kind cluster's Docker network hands out; other Services have none.
+fn service_status(object: &Value) -> Value {
+    let mut status = status_of(object).clone();
+    if !status.is_object() {
+        status = Value::Object(Map::new());
+    }
+    if str_at(object, "/spec/type") != "LoadBalancer"
+        && status.pointer("/loadBalancer/ingress").is_none()
+    {
+        // Nothing to give or take away: the status stays as the API server wrote it.
+        return status;
+    }
+    let load_balancer = if str_at(object, "/spec/type") == "LoadBalancer" {
+        let mut hasher = Fnv1a32::new();
+        hasher.write(str_at(object, "/metadata/namespace").as_bytes());
+        hasher.write(b"/");
+        hasher.write(str_at(object, "/metadata/name").as_bytes());
+        let host = 2 + hasher.finish() % 250;
+        serde_json::json!({"ingress": [{"ip": format!("172.18.255.{host}"), "ipMode": "VIP"}]})
+    } else {
+        serde_json::json!({})
+    };
+    status["loadBalancer"] = load_balancer;
+    status
+}
 
 fn stateful_set_status(object: &Value, clock: &Clock) -> Value {
     let spec = object.get("spec").unwrap_or(&Value::Null);
@@ -1216,6 +1248,29 @@ mod tests {
         step(&mut idle, start(), at(86_400));
         assert_eq!(condition(&idle, "Failed")["reason"], "DeadlineExceeded");
         assert!(is_settled(&idle, &config(), start(), at(86_400)));
+    }
+
+    #[test]
+    fn load_balancer_services_get_an_address_and_others_are_left_alone() {
+        let service = |type_: &str| {
+            serde_json::json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "web", "namespace": "apps"},
+                "spec": {"type": type_, "ports": [{"port": 80}]},
+                "status": {"loadBalancer": {}}})
+        };
+        let mut lb = service("LoadBalancer");
+        assert!(step(&mut lb, start(), at(0)), "an address is given at once");
+        let ip = lb
+            .pointer("/status/loadBalancer/ingress/0/ip")
+            .and_then(Value::as_str);
+        assert!(ip.is_some_and(|ip| ip.starts_with("172.18.255.")), "{lb}");
+        assert!(!step(&mut lb, start(), at(1)), "and kept");
+        let mut plain = service("ClusterIP");
+        assert!(!step(&mut plain, start(), at(0)));
+        // Changed to ClusterIP: the address goes.
+        lb["spec"]["type"] = serde_json::json!("ClusterIP");
+        assert!(step(&mut lb, start(), at(2)));
+        assert_eq!(lb["status"]["loadBalancer"], serde_json::json!({}));
     }
 
     #[test]

@@ -41,6 +41,8 @@ const KIND: &str = "HelmRelease";
 const FINALIZER: &str = "finalizers.fluxcd.io";
 /// The condition of the last Helm action's outcome.
 const RELEASED: &str = "Released";
+/// Set when a failed release was remediated (rolled back or uninstalled).
+const REMEDIATED: &str = "Remediated";
 /// Flux's default `spec.maxHistory`.
 const DEFAULT_MAX_HISTORY: usize = 5;
 /// Helm's default for `--timeout`, Flux's for `spec.timeout`.
@@ -532,13 +534,7 @@ impl HelmReleaseReconciler {
                 .map_err(&fail)?;
             objects.splice(0..0, crds);
         }
-        // Helm's ownership metadata, which `helm upgrade` checks before adopting.
-        for object in &mut objects {
-            let metadata = &mut object["metadata"];
-            metadata["labels"]["app.kubernetes.io/managed-by"] = json!("Helm");
-            metadata["annotations"]["meta.helm.sh/release-name"] = json!(release_name);
-            metadata["annotations"]["meta.helm.sh/release-namespace"] = json!(namespace);
-        }
+        ownership_metadata(&mut objects, &release_name, &namespace);
 
         let now = now_rfc3339();
         let first_deployed = history
@@ -685,30 +681,12 @@ impl HelmReleaseReconciler {
             .await
             .map_err(|e| e.to_string())?;
         let new_inventory = applied.inventory();
-        let mut old_inventory: Vec<InventoryEntry> = status
-            .inventory
-            .as_ref()
-            .map(|i| {
-                i.entries
-                    .iter()
-                    .map(|e| InventoryEntry {
-                        id: e.id.clone(),
-                        v: e.v.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut old_inventory = status_inventory(Some(status));
         if let Some(previous) = history.last() {
-            let documents = split_manifest(&previous.manifest);
-            for object in self
-                .objects_of(applier, &documents, namespace, None)
-                .await
-                .unwrap_or_default()
-            {
-                if let Ok(entry) = InventoryEntry::for_object(&object) {
-                    old_inventory.push(entry);
-                }
-            }
+            old_inventory.extend(
+                self.manifest_inventory(applier, &previous.manifest, namespace)
+                    .await,
+            );
         }
         ssa::prune(applier, &old_inventory, &new_inventory, owner)
             .await
@@ -739,63 +717,15 @@ impl HelmReleaseReconciler {
     ) -> Result<(), ReconcileError> {
         let failed = |e: String| ReconcileError::new("UninstallFailed", e);
         if hr.spec.suspend != Some(true) {
-            let release_name = plan::release_name(hr);
-            let namespace = target_namespace(hr, &key.namespace);
-            let storage = ReleaseStorage::new(
-                &self.client,
-                &storage_namespace(hr, &key.namespace),
-                &release_name,
-            );
-            let history = storage.history().await.map_err(failed)?;
-            let owner = Owner::new(OwnerKind::HelmRelease, &key.name, &key.namespace);
-            let mut entries: Vec<InventoryEntry> = hr
-                .status
-                .as_ref()
-                .and_then(|s| s.inventory.as_ref())
-                .map(|i| {
-                    i.entries
-                        .iter()
-                        .map(|e| InventoryEntry {
-                            id: e.id.clone(),
-                            v: e.v.clone(),
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Some(latest) = history.last() {
-                let documents = split_manifest(&latest.manifest);
-                for object in self
-                    .objects_of(applier, &documents, &namespace, None)
-                    .await
-                    .unwrap_or_default()
-                {
-                    if let Ok(entry) = InventoryEntry::for_object(&object) {
-                        if !entries.iter().any(|e| e.id == entry.id) {
-                            entries.push(entry);
-                        }
-                    }
-                }
-            }
-            ssa::delete_all(applier, &entries, &owner, None)
-                .await
-                .map_err(|e| failed(e.to_string()))?;
             let keep_history = hr
                 .spec
                 .uninstall
                 .as_ref()
                 .and_then(|u| u.keep_history)
                 .unwrap_or(false);
-            for release in &history {
-                if keep_history && Some(release.version) == history.last().map(|r| r.version) {
-                    let mut uninstalled = release.clone();
-                    uninstalled.info.status = status::UNINSTALLED.into();
-                    uninstalled.info.deleted = now_rfc3339();
-                    uninstalled.info.description = "Uninstallation complete".into();
-                    storage.write(&uninstalled).await.map_err(failed)?;
-                } else if !keep_history {
-                    storage.delete(release.version).await.map_err(failed)?;
-                }
-            }
+            self.uninstall(hr, key, applier, keep_history)
+                .await
+                .map_err(failed)?;
             if hr.spec.chart.is_some() {
                 let source_namespace = hr
                     .spec
@@ -815,6 +745,199 @@ impl HelmReleaseReconciler {
             }
         }
         self.set_finalizer(key, false).await
+    }
+
+    /// Helm's uninstall: the release's objects deleted (those its latest revision
+    /// lists and those in `status.inventory`), then its records, or with
+    /// `keep_history` the latest marked uninstalled.
+    async fn uninstall(
+        &self,
+        hr: &HelmRelease,
+        key: &ObjectKey,
+        applier: &Applier,
+        keep_history: bool,
+    ) -> Result<(), String> {
+        let release_name = plan::release_name(hr);
+        let namespace = target_namespace(hr, &key.namespace);
+        let storage = ReleaseStorage::new(
+            &self.client,
+            &storage_namespace(hr, &key.namespace),
+            &release_name,
+        );
+        let history = storage.history().await?;
+        let owner = Owner::new(OwnerKind::HelmRelease, &key.name, &key.namespace);
+        let mut entries = status_inventory(hr.status.as_ref());
+        if let Some(latest) = history.last() {
+            for entry in self
+                .manifest_inventory(applier, &latest.manifest, &namespace)
+                .await
+            {
+                if !entries.iter().any(|e| e.id == entry.id) {
+                    entries.push(entry);
+                }
+            }
+        }
+        ssa::delete_all(applier, &entries, &owner, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        for release in &history {
+            if keep_history && Some(release.version) == history.last().map(|r| r.version) {
+                let mut uninstalled = release.clone();
+                uninstalled.info.status = status::UNINSTALLED.into();
+                uninstalled.info.deleted = now_rfc3339();
+                uninstalled.info.description = "Uninstallation complete".into();
+                storage.write(&uninstalled).await?;
+            } else if !keep_history {
+                storage.delete(release.version).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The objects a stored manifest lists, as inventory entries.
+    async fn manifest_inventory(
+        &self,
+        applier: &Applier,
+        manifest: &str,
+        namespace: &str,
+    ) -> Vec<InventoryEntry> {
+        let documents = split_manifest(manifest);
+        self.objects_of(applier, &documents, namespace, None)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|o| InventoryEntry::for_object(o).ok())
+            .collect()
+    }
+
+    /// Helm's rollback after a failed upgrade: the last release that was deployed
+    /// before it, applied again as a new revision, which becomes the deployed one.
+    async fn rollback(
+        &self,
+        hr: &HelmRelease,
+        key: &ObjectKey,
+        applier: &Applier,
+        status: &mut HelmReleaseStatus,
+    ) -> Result<StoredRelease, String> {
+        let release_name = plan::release_name(hr);
+        let namespace = target_namespace(hr, &key.namespace);
+        let storage = ReleaseStorage::new(
+            &self.client,
+            &storage_namespace(hr, &key.namespace),
+            &release_name,
+        );
+        let history = storage.history().await?;
+        let target = history
+            .iter()
+            .rev()
+            .find(|r| {
+                matches!(
+                    r.info.status.as_str(),
+                    status::DEPLOYED | status::SUPERSEDED
+                )
+            })
+            .cloned()
+            .ok_or_else(|| "no previous release to roll back to".to_owned())?;
+        let owner = Owner::new(OwnerKind::HelmRelease, &key.name, &key.namespace);
+        let documents = split_manifest(&target.manifest);
+        let mut objects = self
+            .objects_of(applier, &documents, &namespace, Some(&owner))
+            .await?;
+        ownership_metadata(&mut objects, &release_name, &namespace);
+        let mut record = target.clone();
+        record.version = history.last().map_or(1, |r| r.version + 1);
+        record.info.last_deployed = now_rfc3339();
+        record.info.status = status::PENDING_ROLLBACK.into();
+        record.info.description = format!("Rollback to {}", target.version);
+        storage.write(&record).await?;
+        self.apply_release(
+            hr, applier, objects, &owner, &history, &namespace, false, status,
+        )
+        .await?;
+        record.info.status = status::DEPLOYED.into();
+        storage.write(&record).await?;
+        for old in history.iter().filter(|r| r.info.status == status::DEPLOYED) {
+            let mut superseded = old.clone();
+            superseded.info.status = status::SUPERSEDED.into();
+            storage.write(&superseded).await?;
+        }
+        Ok(record)
+    }
+
+    /// After a failed install or upgrade: counts the failure and remediates as
+    /// `spec.install|upgrade.remediation` says (uninstall a failed install, roll a
+    /// failed upgrade back), unless the retries are exhausted and the last failure is
+    /// not to be remediated. Returns the error to report.
+    async fn remediate(
+        &self,
+        hr: &HelmRelease,
+        key: &ObjectKey,
+        applier: &Applier,
+        install: bool,
+        error: HelmReleaseError,
+        status: &mut HelmReleaseStatus,
+    ) -> HelmReleaseError {
+        let counter = if install {
+            &mut status.install_failures
+        } else {
+            &mut status.upgrade_failures
+        };
+        let failures = counter.unwrap_or(0) + 1;
+        *counter = Some(failures);
+        status.failures = Some(status.failures.unwrap_or(0) + 1);
+        let (retries, remediate_last, strategy) = remediation(hr, install);
+        let exhausted = retries >= 0 && failures > i64::from(retries);
+        if exhausted && !remediate_last {
+            return error;
+        }
+        let release_name = plan::release_name(hr);
+        let namespace = target_namespace(hr, &key.namespace);
+        let remediated = if strategy == "uninstall" || install {
+            self.uninstall(hr, key, applier, false).await.map(|()| {
+                status.inventory = None;
+                (
+                    "UninstallSucceeded",
+                    format!("Helm uninstall for release {namespace}/{release_name} succeeded"),
+                )
+            })
+        } else {
+            self.rollback(hr, key, applier, status).await.map(|record| {
+                status.last_release_revision = Some(record.version as i32);
+                let previous = status.history.take();
+                status.history = Some(snapshots(&record, previous));
+                (
+                    "RollbackSucceeded",
+                    format!(
+                        "Helm rollback to previous release {namespace}/{release_name}.v{} succeeded",
+                        record.version
+                    ),
+                )
+            })
+        };
+        let (state, reason, message) = match remediated {
+            Ok((reason, message)) => (TRUE, reason, message),
+            Err(e) => (
+                FALSE,
+                if install {
+                    "UninstallFailed"
+                } else {
+                    "RollbackFailed"
+                },
+                e,
+            ),
+        };
+        let mut conds = status.conditions.take().unwrap_or_default();
+        conditions::set(
+            &mut conds,
+            REMEDIATED,
+            state,
+            reason,
+            &message,
+            hr.metadata.generation,
+            chrono::Utc::now(),
+        );
+        status.conditions = Some(conds);
+        error
     }
 
     async fn set_finalizer(&self, key: &ObjectKey, present: bool) -> Result<(), ReconcileError> {
@@ -922,28 +1045,14 @@ impl HelmReleaseReconciler {
             });
         }
         let install = action == ReleaseAction::Install;
-        let (failures, retries) = if install {
-            (
-                status.install_failures.unwrap_or(0),
-                hr.spec
-                    .install
-                    .as_ref()
-                    .and_then(|i| i.remediation.as_ref())
-                    .and_then(|r| r.retries)
-                    .unwrap_or(0),
-            )
+        let failures = if install {
+            status.install_failures
         } else {
-            (
-                status.upgrade_failures.unwrap_or(0),
-                hr.spec
-                    .upgrade
-                    .as_ref()
-                    .and_then(|u| u.remediation.as_ref())
-                    .and_then(|r| r.retries)
-                    .unwrap_or(0),
-            )
-        };
-        if failures > 0 && failures > i64::from(retries) {
+            status.upgrade_failures
+        }
+        .unwrap_or(0);
+        let (retries, _, _) = remediation(hr, install);
+        if retries >= 0 && failures > 0 && failures > i64::from(retries) {
             return Err(HelmReleaseError::RetriesExhausted(format!(
                 "Failed to {} after {failures} attempt(s)",
                 if install { "install" } else { "upgrade" }
@@ -968,16 +1077,10 @@ impl HelmReleaseReconciler {
                     acted: true,
                 })
             }
-            Err(error) => {
-                let counter = if install {
-                    &mut status.install_failures
-                } else {
-                    &mut status.upgrade_failures
-                };
-                *counter = Some(counter.unwrap_or(0) + 1);
-                status.failures = Some(status.failures.unwrap_or(0) + 1);
-                Err(error)
-            }
+            Err(error @ (HelmReleaseError::Install(_) | HelmReleaseError::Upgrade(_))) => Err(self
+                .remediate(hr, key, applier, install, error, status)
+                .await),
+            Err(error) => Err(error),
         }
     }
 
@@ -1018,6 +1121,9 @@ impl HelmReleaseReconciler {
                 );
                 conditions::remove(&mut conds, RECONCILING);
                 conditions::remove(&mut conds, STALLED);
+                if done.acted {
+                    conditions::remove(&mut conds, REMEDIATED);
+                }
                 ReconcileOutcome::Ready {
                     requeue_after: None,
                 }
@@ -1050,12 +1156,21 @@ impl HelmReleaseReconciler {
                         generation,
                         now,
                     );
-                    let delay = if matches!(failure, HelmReleaseError::DependencyNotReady(_)) {
-                        self.requeue_dependency
-                    } else {
-                        parse_duration(Some(&hr.spec.interval)).unwrap_or(Duration::from_secs(60))
-                    };
-                    ReconcileOutcome::RetryAfter(error, delay)
+                    match failure {
+                        HelmReleaseError::DependencyNotReady(_) => {
+                            ReconcileOutcome::RetryAfter(error, self.requeue_dependency)
+                        }
+                        // A failed action is retried (with backoff) while the
+                        // remediation allows.
+                        HelmReleaseError::Install(_) | HelmReleaseError::Upgrade(_) => {
+                            ReconcileOutcome::Transient(error)
+                        }
+                        _ => ReconcileOutcome::RetryAfter(
+                            error,
+                            parse_duration(Some(&hr.spec.interval))
+                                .unwrap_or(Duration::from_secs(60)),
+                        ),
+                    }
                 }
             }
         };
@@ -1090,6 +1205,67 @@ impl HelmReleaseReconciler {
         }
         outcome
     }
+}
+
+/// `status.inventory` as inventory entries.
+fn status_inventory(status: Option<&HelmReleaseStatus>) -> Vec<InventoryEntry> {
+    status
+        .and_then(|s| s.inventory.as_ref())
+        .map(|i| {
+            i.entries
+                .iter()
+                .map(|e| InventoryEntry {
+                    id: e.id.clone(),
+                    v: e.v.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Helm's ownership metadata, which `helm upgrade` checks before adopting an object.
+fn ownership_metadata(objects: &mut [Value], release_name: &str, namespace: &str) {
+    for object in objects {
+        let metadata = &mut object["metadata"];
+        metadata["labels"]["app.kubernetes.io/managed-by"] = json!("Helm");
+        metadata["annotations"]["meta.helm.sh/release-name"] = json!(release_name);
+        metadata["annotations"]["meta.helm.sh/release-namespace"] = json!(namespace);
+    }
+}
+
+/// `spec.install|upgrade.remediation`: retries (-1: without end), whether the last
+/// failure is remediated (by default only when there are retries), and the strategy
+/// of an upgrade (`rollback` unless `uninstall`).
+fn remediation(hr: &HelmRelease, install: bool) -> (i32, bool, String) {
+    let (retries, last, strategy) = if install {
+        let r = hr
+            .spec
+            .install
+            .as_ref()
+            .and_then(|i| i.remediation.as_ref());
+        (
+            r.and_then(|r| r.retries),
+            r.and_then(|r| r.remediate_last_failure),
+            None,
+        )
+    } else {
+        let r = hr
+            .spec
+            .upgrade
+            .as_ref()
+            .and_then(|u| u.remediation.as_ref());
+        (
+            r.and_then(|r| r.retries),
+            r.and_then(|r| r.remediate_last_failure),
+            r.and_then(|r| r.strategy.clone()),
+        )
+    };
+    let retries = retries.unwrap_or(0);
+    (
+        retries,
+        last.unwrap_or(retries != 0),
+        strategy.unwrap_or_else(|| "rollback".into()),
+    )
 }
 
 /// A release's manifest split into its documents.
