@@ -355,3 +355,82 @@ async fn a_failed_upgrade_is_rolled_back_and_a_failing_install_uninstalled() {
         .expect("get")
         .is_none());
 }
+
+/// The guide's own HelmRelease (helm.toolkit.fluxcd.io/v2beta1, a version range,
+/// a LoadBalancer Service, remediation retries), applied unchanged against its
+/// v1beta2 HelmRepository, here served by the Helm SDK's repository on loopback with
+/// Bitnami's nginx chart of the corpus packaged as 1.5.0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guides_v2beta1_helm_release_becomes_ready_unchanged() {
+    let (server, client) = flux_cluster(Config::default(), &["flux-system"]).await;
+    let kubeconfig = server.kubeconfig_path();
+    let nginx = helm::repo_root().join("../shared/corpus/charts/nginx");
+    assert!(nginx.is_dir(), "the corpus is missing: {}", nginx.display());
+    let charts_dir = tempfile::tempdir().expect("charts");
+    package(
+        charts_dir.path(),
+        &[(&nginx, "1.5.0"), (&nginx, "2.0.0")],
+        None,
+    );
+    let charts = ChartServer::start(charts_dir.path(), None);
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(kubeconfig, storage.path());
+
+    let v1beta2 = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1beta2", "HelmRepository"),
+        "helmrepositories",
+    );
+    apply(
+        &Api::namespaced_with(client.clone(), "flux-system", &v1beta2),
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "HelmRepository",
+            "metadata": {"name": "bitnami", "namespace": "flux-system"},
+            "spec": {"interval": "30m", "url": charts.url()}}),
+    )
+    .await;
+    let v2beta1 = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2beta1", "HelmRelease"),
+        "helmreleases",
+    );
+    apply(
+        &Api::namespaced_with(client.clone(), "flux-system", &v2beta1),
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2beta1", "kind": "HelmRelease",
+            "metadata": {"name": "nginx", "namespace": "flux-system"},
+            "spec": {"interval": "30m",
+                "chart": {"spec": {"chart": "nginx", "version": ">=1.0.0 <2.0.0",
+                    "sourceRef": {"kind": "HelmRepository", "name": "bitnami"}}},
+                "values": {"replicaCount": 3, "service": {"type": "LoadBalancer"}},
+                "install": {"remediation": {"retries": 3}},
+                "upgrade": {"remediation": {"retries": 3, "remediateLastFailure": true}}}}),
+    )
+    .await;
+    let releases: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &helm_release_resource());
+    let hr = ready_at(&releases, "nginx", 1).await;
+    assert_eq!(
+        ready(&hr).expect("ready").2,
+        "Helm install succeeded for release flux-system/nginx.v1 with chart nginx@1.5.0",
+        "the range picks 1.5.0, not 2.0.0"
+    );
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "flux-system");
+    let web = deployments.get("nginx").await.expect("the Deployment");
+    assert_eq!(web.spec.as_ref().and_then(|s| s.replicas), Some(3));
+    assert_eq!(
+        web.status.as_ref().and_then(|s| s.ready_replicas),
+        Some(3),
+        "Ready means the rollout finished"
+    );
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(client.clone(), "flux-system");
+    let service = services.get("nginx").await.expect("the Service");
+    assert!(
+        service
+            .status
+            .and_then(|s| s.load_balancer)
+            .and_then(|lb| lb.ingress)
+            .is_some_and(|i| !i.is_empty()),
+        "the LoadBalancer has an address"
+    );
+    let history = helm_says(kubeconfig, "flux-system", "history", "nginx");
+    assert_eq!(revisions(&history), [(1, "deployed".to_owned())]);
+    assert_eq!(history[0]["chart_version"], "1.5.0");
+}
