@@ -12,7 +12,7 @@ mod replica;
 use ferroflux_apiserver::Config;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
-use replica::{flux_cluster, poll, ready, start_replica};
+use replica::{cli, flux_cluster, poll, ready, start_replica};
 use serde_json::{json, Value};
 
 use helm::{apply, package, podinfo, resource, sdk, ChartServer};
@@ -233,6 +233,87 @@ async fn a_helm_release_installs_upgrades_and_uninstalls_and_the_helm_sdk_agrees
         revisions(&helm_says(kubeconfig, "apps", "history", "apps-podinfo")),
         [(1, "superseded".to_owned()), (2, "deployed".to_owned())]
     );
+
+    // The operator's CLI, as `flux` has it for HelmReleases.
+    let run = |args: &[&str]| {
+        let (ok, out, err) = cli(kubeconfig, args);
+        assert!(ok, "{args:?}: {err}");
+        out
+    };
+    let table = run(&["get", "helmreleases", "-n", "flux-system"]);
+    let row: Vec<&str> = table
+        .lines()
+        .nth(1)
+        .expect("a row")
+        .split('\t')
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        row,
+        [
+            "podinfo",
+            "6.14.1",
+            "False",
+            "True",
+            "Helm upgrade succeeded for release apps/apps-podinfo.v2 with chart podinfo@6.14.1"
+        ],
+        "{table}"
+    );
+    let out = run(&[
+        "reconcile",
+        "helmrelease",
+        "podinfo",
+        "-n",
+        "flux-system",
+        "--with-source",
+        "--force",
+    ]);
+    assert!(out.contains("✔ applied revision 6.14.1"), "{out}");
+    assert!(
+        out.contains("► annotating HelmChart flux-system-podinfo in flux-system namespace"),
+        "{out}"
+    );
+    let hr = ready_at(&releases, "podinfo", 3).await;
+    assert_eq!(
+        ready(&hr).expect("ready").1,
+        "UpgradeSucceeded",
+        "--force upgrades without a change"
+    );
+    let tree = run(&["tree", "helmrelease", "podinfo", "-n", "flux-system"]);
+    assert!(
+        tree.starts_with("HelmRelease/flux-system/podinfo\n"),
+        "{tree}"
+    );
+    assert!(tree.contains("Deployment/apps/apps-podinfo"), "{tree}");
+    let events = run(&[
+        "events",
+        "--for",
+        "HelmRelease/podinfo",
+        "-n",
+        "flux-system",
+    ]);
+    assert!(events.contains("UpgradeSucceeded"), "{events}");
+    let exported = run(&["export", "helmrelease", "podinfo", "-n", "flux-system"]);
+    assert!(
+        exported.contains("kind: HelmRelease") && !exported.contains("status:"),
+        "{exported}"
+    );
+    let out = run(&["suspend", "helmrelease", "podinfo", "-n", "flux-system"]);
+    assert!(out.contains("✔ HelmRelease suspended"), "{out}");
+    let out = run(&["resume", "hr", "podinfo", "-n", "flux-system"]);
+    assert!(out.contains("✔ applied revision 6.14.1"), "{out}");
+    let exported = run(&[
+        "create",
+        "helmrelease",
+        "other",
+        "-n",
+        "flux-system",
+        "--source=HelmRepository/podinfo",
+        "--chart=podinfo",
+        "--target-namespace=apps",
+        "--export",
+    ]);
+    assert!(exported.contains("targetNamespace: apps"), "{exported}");
 }
 
 /// The HelmRelease once Stalled (retries exhausted).

@@ -1,5 +1,6 @@
-//! `create source helm`: a HelmRepository from flags, as the flux CLI makes one:
-//! printed with `--export` (YAML to commit), or applied and waited for.
+//! `create source helm` and `create helmrelease`: Flux objects from flags, as the
+//! flux CLI makes them: printed with `--export` (YAML to commit), or applied and
+//! waited for.
 
 use std::time::Duration;
 
@@ -111,10 +112,51 @@ pub async fn source_helm(global: &GlobalArgs, args: &HelmRepositoryArgs) -> anyh
         return Ok(());
     }
     println!("◎ waiting for HelmRepository source reconciliation");
-    let generation = applied.metadata.generation;
+    let revision = wait_ready(
+        global,
+        &api,
+        &args.name,
+        applied.metadata.generation,
+        "/status/artifact/revision",
+    )
+    .await
+    .map_err(|e| match e {
+        WaitError::Failed(message) => anyhow::anyhow!("{message}"),
+        WaitError::Timeout => {
+            anyhow::anyhow!("timeout waiting for HelmRepository source reconciliation")
+        }
+        WaitError::Other(e) => e,
+    })?;
+    println!("✔ HelmRepository source reconciliation completed");
+    let Some(revision) = revision else {
+        bail!("HelmRepository source reconciliation completed but no artifact was found");
+    };
+    println!("✔ fetched revision: {revision}");
+    Ok(())
+}
+
+enum WaitError {
+    Failed(String),
+    Timeout,
+    Other(anyhow::Error),
+}
+
+/// Waits until the object is Ready at `generation`: its revision (at `revision`),
+/// or why not.
+async fn wait_ready(
+    global: &GlobalArgs,
+    api: &kube::Api<kube::api::DynamicObject>,
+    name: &str,
+    generation: Option<i64>,
+    revision: &str,
+) -> Result<Option<String>, WaitError> {
     let deadline = tokio::time::Instant::now() + global.timeout;
     loop {
-        let current = serde_json::to_value(api.get(&args.name).await?)?;
+        let current = api
+            .get(name)
+            .await
+            .map_err(|e| WaitError::Other(e.into()))
+            .and_then(|o| serde_json::to_value(o).map_err(|e| WaitError::Other(e.into())))?;
         let observed = current
             .pointer("/status/observedGeneration")
             .and_then(Value::as_i64);
@@ -126,27 +168,232 @@ pub async fn source_helm(global: &GlobalArgs, args: &HelmRepositoryArgs) -> anyh
         if let Some(ready) = ready.filter(|_| observed == generation) {
             match ready["status"].as_str() {
                 Some("True") => {
-                    println!("✔ HelmRepository source reconciliation completed");
-                    let revision = current
-                        .pointer("/status/artifact/revision")
-                        .and_then(Value::as_str);
-                    let Some(revision) = revision else {
-                        bail!("HelmRepository source reconciliation completed but no artifact was found");
-                    };
-                    println!("✔ fetched revision: {revision}");
-                    return Ok(());
+                    return Ok(current
+                        .pointer(revision)
+                        .and_then(Value::as_str)
+                        .map(str::to_owned))
                 }
                 Some("False") => {
-                    bail!("{}", ready["message"].as_str().unwrap_or("not ready"));
+                    return Err(WaitError::Failed(
+                        ready["message"].as_str().unwrap_or("not ready").to_owned(),
+                    ))
                 }
                 _ => {}
             }
         }
         if tokio::time::Instant::now() >= deadline {
-            bail!("timeout waiting for HelmRepository source reconciliation");
+            return Err(WaitError::Timeout);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HelmReleaseArgs {
+    /// The name of the HelmRelease.
+    name: String,
+    /// The chart's source: `HelmRepository/NAME`, `GitRepository/NAME` or
+    /// `Bucket/NAME`, optionally `.NAMESPACE`.
+    #[arg(long)]
+    source: Option<String>,
+    /// The chart's name (in a repository) or path (in Git).
+    #[arg(long)]
+    chart: Option<String>,
+    /// A semver range of chart versions.
+    #[arg(long)]
+    chart_version: Option<String>,
+    /// The namespace the release's objects go to.
+    #[arg(long)]
+    target_namespace: Option<String>,
+    /// Create the target namespace if missing.
+    #[arg(long)]
+    create_target_namespace: bool,
+    /// The Helm release name (default: TARGET_NAMESPACE-NAME or NAME).
+    #[arg(long)]
+    release_name: Option<String>,
+    /// Where Helm keeps the release records.
+    #[arg(long)]
+    storage_namespace: Option<String>,
+    /// Values files, merged in order.
+    #[arg(long = "values")]
+    values: Vec<std::path::PathBuf>,
+    /// `Kind/name` of a ConfigMap or Secret with values (key values.yaml).
+    #[arg(long)]
+    values_from: Vec<String>,
+    /// HelmReleases this one waits for, as `NAME` or `NAMESPACE/NAME`.
+    #[arg(long)]
+    depends_on: Vec<String>,
+    /// The service account to act as.
+    #[arg(long)]
+    service_account: Option<String>,
+    /// CRD policy on install and upgrade: Skip, Create, CreateReplace.
+    #[arg(long)]
+    crds: Option<String>,
+    /// How the chart is re-fetched: ChartVersion or Revision.
+    #[arg(long, default_value = "ChartVersion")]
+    reconcile_strategy: String,
+    #[arg(long, default_value = "1m", value_parser = flux::parse_duration_arg)]
+    interval: Duration,
+    /// Print the HelmRelease as YAML instead of applying it.
+    #[arg(long)]
+    export: bool,
+}
+
+/// The HelmRelease the flags describe, or the flux CLI's complaint.
+pub fn helm_release(args: &HelmReleaseArgs, namespace: &str) -> anyhow::Result<Value> {
+    let Some(chart) = args.chart.as_deref().filter(|c| !c.is_empty()) else {
+        bail!("chart name or path is required");
+    };
+    let Some(source) = args.source.as_deref().filter(|s| !s.is_empty()) else {
+        bail!("source is required");
+    };
+    let (kind, rest) = source.split_once('/').ok_or_else(|| {
+        anyhow::anyhow!("invalid source '{source}', must be in format <kind>/<name>")
+    })?;
+    let kinds = ["HelmRepository", "GitRepository", "Bucket"];
+    let Some(kind) = kinds.iter().find(|k| k.eq_ignore_ascii_case(kind)) else {
+        bail!(
+            "source kind '{kind}' is not supported, must be one of: {}",
+            kinds.join(", ")
+        );
+    };
+    let (source_name, source_namespace) = match rest.split_once('.') {
+        Some((name, ns)) => (name, Some(ns)),
+        None => (rest, None),
+    };
+    let mut source_ref = json!({"kind": kind, "name": source_name});
+    if let Some(ns) = source_namespace {
+        source_ref["namespace"] = json!(ns);
+    }
+    let mut chart_spec = json!({"chart": chart, "reconcileStrategy": args.reconcile_strategy, "sourceRef": source_ref});
+    if let Some(version) = &args.chart_version {
+        chart_spec["version"] = json!(version);
+    }
+    let mut spec = serde_json::Map::new();
+    spec.insert("chart".into(), json!({"spec": chart_spec}));
+    if !args.depends_on.is_empty() {
+        let deps: Vec<Value> = args
+            .depends_on
+            .iter()
+            .map(|d| match d.split_once('/') {
+                Some((ns, name)) => json!({"name": name, "namespace": ns}),
+                None => json!({"name": d}),
+            })
+            .collect();
+        spec.insert("dependsOn".into(), json!(deps));
+    }
+    if args.create_target_namespace || args.crds.is_some() {
+        let mut install = serde_json::Map::new();
+        if args.create_target_namespace {
+            install.insert("createNamespace".into(), json!(true));
+        }
+        if let Some(crds) = &args.crds {
+            install.insert("crds".into(), json!(crds));
+            spec.insert("upgrade".into(), json!({"crds": crds}));
+        }
+        spec.insert("install".into(), Value::Object(install));
+    }
+    spec.insert("interval".into(), json!(format_go_duration(args.interval)));
+    if let Some(release) = &args.release_name {
+        spec.insert("releaseName".into(), json!(release));
+    }
+    if let Some(account) = &args.service_account {
+        spec.insert("serviceAccountName".into(), json!(account));
+    }
+    if let Some(storage) = &args.storage_namespace {
+        spec.insert("storageNamespace".into(), json!(storage));
+    }
+    if let Some(target) = &args.target_namespace {
+        spec.insert("targetNamespace".into(), json!(target));
+    }
+    if !args.values.is_empty() {
+        let mut values = std::collections::BTreeMap::new();
+        for path in &args.values {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading values from {}", path.display()))?;
+            let parsed = ferroflux_helm::package::read_values(&text).map_err(|e| {
+                anyhow::anyhow!("unable to parse values from {}: {e}", path.display())
+            })?;
+            values = ferroflux_helm::package::merge_maps(
+                &values,
+                &ferroflux_gotemplate::Value::map(parsed),
+            );
+        }
+        spec.insert(
+            "values".into(),
+            ferroflux_helm::storage::to_json(&ferroflux_gotemplate::Value::map(values)),
+        );
+    }
+    if !args.values_from.is_empty() {
+        let mut refs = Vec::new();
+        for reference in &args.values_from {
+            let Some((kind, name)) = reference.split_once('/') else {
+                bail!("invalid values-from '{reference}', must be in format <kind>/<name>");
+            };
+            let kind = match kind.to_ascii_lowercase().as_str() {
+                "configmap" => "ConfigMap",
+                "secret" => "Secret",
+                _ => bail!(
+                    "values-from kind '{kind}' is not supported, must be one of: ConfigMap, Secret"
+                ),
+            };
+            refs.push(json!({"kind": kind, "name": name}));
+        }
+        spec.insert("valuesFrom".into(), json!(refs));
+    }
+    Ok(json!({
+        "apiVersion": "helm.toolkit.fluxcd.io/v2",
+        "kind": "HelmRelease",
+        "metadata": {"name": args.name, "namespace": namespace},
+        "spec": Value::Object(spec),
+    }))
+}
+
+/// `create helmrelease NAME …`.
+pub async fn helmrelease(global: &GlobalArgs, args: &HelmReleaseArgs) -> anyhow::Result<()> {
+    let object = helm_release(args, &global.namespace)?;
+    if args.export {
+        println!("{}", export_yaml(&object));
+        return Ok(());
+    }
+    println!("✚ generating HelmRelease");
+    let client = flux::client(global).await?;
+    let api = flux::api(&client, &flux::HELM_RELEASE, Some(&global.namespace));
+    println!("► applying HelmRelease");
+    let existed = api.get_opt(&args.name).await?.is_some();
+    let applied = api
+        .patch(
+            &args.name,
+            &PatchParams::apply("flux-client-side-apply").force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .context("applying the HelmRelease")?;
+    println!(
+        "✔ HelmRelease {}",
+        if existed { "updated" } else { "created" }
+    );
+    println!("◎ waiting for HelmRelease reconciliation");
+    let revision = wait_ready(
+        global,
+        &api,
+        &args.name,
+        applied.metadata.generation,
+        flux::HELM_RELEASE.revision,
+    )
+    .await
+    .map_err(|e| match e {
+        WaitError::Failed(message) => {
+            anyhow::anyhow!("HelmRelease reconciliation failed: {message}")
+        }
+        WaitError::Timeout => anyhow::anyhow!("timeout waiting for HelmRelease reconciliation"),
+        WaitError::Other(e) => e,
+    })?;
+    println!("✔ HelmRelease {} is ready", args.name);
+    if let Some(revision) = revision {
+        println!("✔ applied revision {revision}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -158,6 +405,47 @@ mod tests {
     struct Wrapper {
         #[command(flatten)]
         args: HelmRepositoryArgs,
+    }
+
+    #[derive(clap::Parser)]
+    struct ReleaseWrapper {
+        #[command(flatten)]
+        args: HelmReleaseArgs,
+    }
+
+    fn exported_release(argv: &[&str]) -> anyhow::Result<String> {
+        let mut full = vec!["create"];
+        full.extend_from_slice(argv);
+        let wrapper = ReleaseWrapper::try_parse_from(full).expect("flags parse");
+        helm_release(&wrapper.args, "flux-system").map(|o| export_yaml(&o))
+    }
+
+    #[test]
+    fn helm_releases_export_as_the_flux_cli_prints_them() {
+        assert_eq!(
+            exported_release(&[
+                "podinfo",
+                "--source=HelmRepository/podinfo",
+                "--chart=podinfo",
+                "--chart-version=>4.0.0",
+                "--target-namespace=apps",
+                "--export"
+            ])
+            .unwrap(),
+            "---\napiVersion: helm.toolkit.fluxcd.io/v2\nkind: HelmRelease\nmetadata:\n  name: podinfo\n  namespace: flux-system\nspec:\n  chart:\n    spec:\n      chart: podinfo\n      reconcileStrategy: ChartVersion\n      sourceRef:\n        kind: HelmRepository\n        name: podinfo\n      version: '>4.0.0'\n  interval: 1m0s\n  targetNamespace: apps"
+        );
+        assert_eq!(
+            exported_release(&["podinfo", "--chart=podinfo"])
+                .unwrap_err()
+                .to_string(),
+            "source is required"
+        );
+        assert_eq!(
+            exported_release(&["podinfo", "--chart=podinfo", "--source=OCIRepository/x"])
+                .unwrap_err()
+                .to_string(),
+            "source kind 'OCIRepository' is not supported, must be one of: HelmRepository, GitRepository, Bucket"
+        );
     }
 
     fn exported(argv: &[&str]) -> anyhow::Result<String> {

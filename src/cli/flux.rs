@@ -102,6 +102,19 @@ pub const KUSTOMIZATION: FluxKind = FluxKind {
     quote_failure: false,
 };
 
+pub const HELM_RELEASE: FluxKind = FluxKind {
+    group: "helm.toolkit.fluxcd.io",
+    version: "v2",
+    kind: "HelmRelease",
+    plural: "helmreleases",
+    display: "HelmRelease",
+    // The chart version of the latest release, as `flux get helmreleases` shows.
+    revision: "/status/history/0/chartVersion",
+    done_verb: "applied",
+    truncate_hex: false,
+    quote_failure: false,
+};
+
 impl FluxKind {
     fn resource(&self) -> ApiResource {
         ApiResource {
@@ -323,6 +336,17 @@ pub async fn get(
 /// `reconcile`: sets `reconcile.fluxcd.io/requestedAt` and waits for the controller to
 /// echo it in `status.lastHandledReconcileAt`.
 pub async fn reconcile(global: &GlobalArgs, kind: &FluxKind, name: &str) -> anyhow::Result<()> {
+    reconcile_with(global, kind, name, &[]).await
+}
+
+/// `reconcile`, also setting the annotations `also` names (`reconcile.fluxcd.io/forceAt`,
+/// `resetAt`) to the request's time, as `--force` and `--reset` do.
+pub async fn reconcile_with(
+    global: &GlobalArgs,
+    kind: &FluxKind,
+    name: &str,
+    also: &[&str],
+) -> anyhow::Result<()> {
     let client = client(global).await?;
     let api = api(&client, kind, Some(&global.namespace));
     let current = api.get(name).await.with_context(|| {
@@ -349,7 +373,7 @@ pub async fn reconcile(global: &GlobalArgs, kind: &FluxKind, name: &str) -> anyh
         "► annotating {} {} in {} namespace",
         kind.display, name, global.namespace
     );
-    let requested_at = request_reconcile(&api, name).await?;
+    let requested_at = request_reconcile(&api, name, also).await?;
     println!("✔ {} annotated", kind.display);
     println!("◎ waiting for {} reconciliation", kind.display);
     let object = wait_for_handled(&api, name, &requested_at, global.timeout).await?;
@@ -366,6 +390,44 @@ pub async fn reconcile(global: &GlobalArgs, kind: &FluxKind, name: &str) -> anyh
         revision => println!("✔ {} revision {revision}", kind.done_verb),
     }
     Ok(())
+}
+
+/// `reconcile helmrelease --with-source`: reconciles the HelmRelease's HelmChart first
+/// (the one made from `spec.chart`, or the one `spec.chartRef` names).
+pub async fn reconcile_chart_of(global: &GlobalArgs, name: &str) -> anyhow::Result<()> {
+    let client = client(global).await?;
+    let api = api(&client, &HELM_RELEASE, Some(&global.namespace));
+    let object = api.get(name).await.with_context(|| {
+        format!(
+            "HelmRelease {name} not found in {} namespace",
+            global.namespace
+        )
+    })?;
+    let (chart_namespace, chart_name) = if object.data.pointer("/spec/chartRef").is_some() {
+        if text(&object.data, "/spec/chartRef/kind") != HELM_CHART.kind {
+            bail!(
+                "reconciling a {} source is not supported yet",
+                text(&object.data, "/spec/chartRef/kind")
+            );
+        }
+        let namespace = match text(&object.data, "/spec/chartRef/namespace") {
+            "" => global.namespace.clone(),
+            ns => ns.to_owned(),
+        };
+        (
+            namespace,
+            text(&object.data, "/spec/chartRef/name").to_owned(),
+        )
+    } else {
+        let namespace = match text(&object.data, "/spec/chart/spec/sourceRef/namespace") {
+            "" => global.namespace.clone(),
+            ns => ns.to_owned(),
+        };
+        (namespace, format!("{}-{name}", global.namespace))
+    };
+    let mut chart_global = global.clone();
+    chart_global.namespace = chart_namespace;
+    reconcile(&chart_global, &HELM_CHART, &chart_name).await
 }
 
 /// `reconcile kustomization --with-source`: reconciles the Kustomization's source first.
@@ -392,10 +454,17 @@ pub async fn reconcile_source_of(global: &GlobalArgs, name: &str) -> anyhow::Res
     reconcile(&source_global, &GIT_REPOSITORY, &source_name).await
 }
 
-async fn request_reconcile(api: &Api<DynamicObject>, name: &str) -> anyhow::Result<String> {
+async fn request_reconcile(
+    api: &Api<DynamicObject>,
+    name: &str,
+    also: &[&str],
+) -> anyhow::Result<String> {
     let requested_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-    let patch =
-        json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": requested_at}}});
+    let mut annotations = serde_json::Map::new();
+    for key in std::iter::once(&"reconcile.fluxcd.io/requestedAt").chain(also) {
+        annotations.insert((*key).to_owned(), json!(requested_at));
+    }
+    let patch = json!({"metadata": {"annotations": annotations}});
     api.patch(name, &PatchParams::default(), &Patch::Merge(patch))
         .await
         .context("annotating")?;
@@ -463,12 +532,12 @@ pub async fn set_suspended(
     }
     println!("✔ {} resumed", kind.display);
     println!("◎ waiting for {} reconciliation", kind.display);
-    let requested_at = request_reconcile(&api, name).await?;
+    let requested_at = request_reconcile(&api, name, &[]).await?;
     let object = wait_for_handled(&api, name, &requested_at, global.timeout).await?;
     println!("✔ {} reconciliation completed", kind.display);
     let revision = text(&object, kind.revision);
     if !revision.is_empty() {
-        println!("✔ fetched revision {revision}");
+        println!("✔ {} revision {revision}", kind.done_verb);
     }
     Ok(())
 }

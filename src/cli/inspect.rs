@@ -7,29 +7,33 @@ use anyhow::{bail, Context as _};
 use kube::api::{Api, ListParams};
 use serde_json::{json, Map, Value};
 
-use super::flux::{self, GlobalArgs, KUSTOMIZATION};
+use super::flux::{self, FluxKind, GlobalArgs, KUSTOMIZATION};
 use crate::api::kustomize_v1::Kustomization;
 use crate::apply::{Applier, ObjectRef};
 use crate::controllers::kustomization::{applied_only, inventory_ref, overlay, plan};
 
-async fn get_kustomization(global: &GlobalArgs, name: &str) -> anyhow::Result<Value> {
+async fn get_object(global: &GlobalArgs, kind: &FluxKind, name: &str) -> anyhow::Result<Value> {
     let client = flux::client(global).await?;
-    let object = flux::api(&client, &KUSTOMIZATION, Some(&global.namespace))
+    let object = flux::api(&client, kind, Some(&global.namespace))
         .get(name)
         .await
         .with_context(|| {
             format!(
-                "Kustomization {name} not found in {} namespace",
-                global.namespace
+                "{} {name} not found in {} namespace",
+                kind.display, global.namespace
             )
         })?;
     Ok(serde_json::to_value(object)?)
 }
 
-/// `export kustomization NAME`: the object as it would be committed to Git: no
-/// status, no server-set metadata.
-pub async fn export(global: &GlobalArgs, name: &str) -> anyhow::Result<()> {
-    let object = get_kustomization(global, name).await?;
+async fn get_kustomization(global: &GlobalArgs, name: &str) -> anyhow::Result<Value> {
+    get_object(global, &KUSTOMIZATION, name).await
+}
+
+/// `export kustomization|helmrelease NAME`: the object as it would be committed to
+/// Git: no status, no server-set metadata.
+pub async fn export(global: &GlobalArgs, kind: &FluxKind, name: &str) -> anyhow::Result<()> {
+    let object = get_object(global, kind, name).await?;
     print!(
         "---\n{}",
         ferroflux_kustomize::to_yaml_stream(&[exportable(&object)])
@@ -72,15 +76,14 @@ pub fn exportable(object: &Value) -> Value {
     })
 }
 
-/// `tree kustomization NAME`: what it manages, from its inventory.
-pub async fn tree(global: &GlobalArgs, name: &str) -> anyhow::Result<()> {
-    let object = get_kustomization(global, name).await?;
-    let ks: Kustomization = serde_json::from_value(object)?;
-    println!("Kustomization/{}/{name}", global.namespace);
-    let entries = ks
-        .status
-        .and_then(|s| s.inventory)
-        .map(|i| i.entries)
+/// `tree kustomization|helmrelease NAME`: what it manages, from its inventory.
+pub async fn tree(global: &GlobalArgs, kind: &FluxKind, name: &str) -> anyhow::Result<()> {
+    let object = get_object(global, kind, name).await?;
+    println!("{}/{}/{name}", kind.display, global.namespace);
+    let entries: Vec<crate::api::kustomize_v1::ResourceRef> = object
+        .pointer("/status/inventory/entries")
+        .cloned()
+        .and_then(|e| serde_json::from_value(e).ok())
         .unwrap_or_default();
     let refs: Vec<_> = entries.iter().filter_map(inventory_ref).collect();
     for (i, r) in refs.iter().enumerate() {

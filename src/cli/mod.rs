@@ -43,7 +43,7 @@ enum Command {
         #[command(flatten)]
         global: flux::GlobalArgs,
     },
-    /// Print the objects a Kustomization manages, from its inventory.
+    /// Print the objects a Kustomization or HelmRelease manages, from its inventory.
     Tree {
         #[command(subcommand)]
         what: NamedKustomization,
@@ -139,6 +139,9 @@ enum GetCommand {
         #[arg(short = 'w', long)]
         watch: bool,
     },
+    /// Get HelmRelease statuses.
+    #[command(visible_aliases = ["helmrelease", "hr"])]
+    Helmreleases(GetArgs),
     /// Get the replicas of a Raft cluster: role, ring epoch and objects owned.
     /// The cluster is found from its Lease in the namespace, or at --server.
     #[command(visible_aliases = ["replica", "stats"])]
@@ -156,6 +159,9 @@ enum CreateCommand {
         #[command(subcommand)]
         kind: CreateSourceKind,
     },
+    /// Create a HelmRelease.
+    #[command(visible_alias = "hr")]
+    Helmrelease(create::HelmReleaseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +175,18 @@ enum NamedKustomization {
     /// A Kustomization.
     #[command(visible_alias = "ks")]
     Kustomization { name: String },
+    /// A HelmRelease.
+    #[command(visible_alias = "hr")]
+    Helmrelease { name: String },
+}
+
+impl NamedKustomization {
+    fn split(self) -> (&'static flux::FluxKind, String) {
+        match self {
+            NamedKustomization::Kustomization { name } => (&flux::KUSTOMIZATION, name),
+            NamedKustomization::Helmrelease { name } => (&flux::HELM_RELEASE, name),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -197,6 +215,20 @@ enum ReconcileCommand {
         /// Reconcile its source first.
         #[arg(long)]
         with_source: bool,
+    },
+    /// Reconcile a HelmRelease.
+    #[command(visible_alias = "hr")]
+    Helmrelease {
+        name: String,
+        /// Reconcile its HelmChart first.
+        #[arg(long)]
+        with_source: bool,
+        /// Run a Helm upgrade even when nothing changed.
+        #[arg(long)]
+        force: bool,
+        /// Reset the failure counters, so the remediation retries start again.
+        #[arg(long)]
+        reset: bool,
     },
 }
 
@@ -232,6 +264,9 @@ enum SourceCommand {
     /// Act on a Kustomization.
     #[command(visible_alias = "ks")]
     Kustomization { name: String },
+    /// Act on a HelmRelease.
+    #[command(visible_alias = "hr")]
+    Helmrelease { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,14 +300,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dev(args) => dev::run(args),
         Command::Kustomize { command } => kustomize::run(command),
         Command::Helm { command } => helm::run(command),
-        Command::Export {
-            what: NamedKustomization::Kustomization { name },
-            global,
-        } => block_on(inspect::export(&global, &name)),
-        Command::Tree {
-            what: NamedKustomization::Kustomization { name },
-            global,
-        } => block_on(inspect::tree(&global, &name)),
+        Command::Export { what, global } => {
+            let (kind, name) = what.split();
+            block_on(inspect::export(&global, kind, &name))
+        }
+        Command::Tree { what, global } => {
+            let (kind, name) = what.split();
+            block_on(inspect::tree(&global, kind, &name))
+        }
         Command::Events { for_object, global } => {
             block_on(inspect::events(&global, for_object.as_deref()))
         }
@@ -301,6 +336,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             global,
         } => block_on(create::source_helm(&global, &args)),
+        Command::Create {
+            what: CreateCommand::Helmrelease(args),
+            global,
+        } => block_on(create::helmrelease(&global, &args)),
         Command::Get {
             what: GetCommand::Sources { kind },
             global,
@@ -334,6 +373,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             watch,
         )),
         Command::Get {
+            what: GetCommand::Helmreleases(args),
+            global,
+        } => block_on(flux::get(
+            &global,
+            &flux::HELM_RELEASE,
+            args.name.as_deref(),
+            args.all_namespaces,
+            args.watch,
+        )),
+        Command::Get {
             what: GetCommand::Replicas { server },
             global,
         } => block_on(replicas::get(&global, server.as_deref())),
@@ -348,6 +397,24 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         flux::reconcile_source_of(&global, &name).await?;
                     }
                     flux::reconcile(&global, &flux::KUSTOMIZATION, &name).await
+                }
+                ReconcileCommand::Helmrelease {
+                    name,
+                    with_source,
+                    force,
+                    reset,
+                } => {
+                    if with_source {
+                        flux::reconcile_chart_of(&global, &name).await?;
+                    }
+                    let mut also = Vec::new();
+                    if force {
+                        also.push("reconcile.fluxcd.io/forceAt");
+                    }
+                    if reset {
+                        also.push("reconcile.fluxcd.io/resetAt");
+                    }
+                    flux::reconcile_with(&global, &flux::HELM_RELEASE, &name, &also).await
                 }
             }
         }),
@@ -366,6 +433,7 @@ fn named(what: SourceCommand) -> (&'static flux::FluxKind, String) {
     match what {
         SourceCommand::Source { kind } => kind.split(),
         SourceCommand::Kustomization { name } => (&flux::KUSTOMIZATION, name),
+        SourceCommand::Helmrelease { name } => (&flux::HELM_RELEASE, name),
     }
 }
 

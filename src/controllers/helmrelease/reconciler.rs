@@ -1010,7 +1010,17 @@ impl HelmReleaseReconciler {
         };
         let action = plan::next_action(latest, deployed_digest.as_deref(), &desired);
         let generation = hr.metadata.generation;
-        if status.last_attempted_generation != generation {
+        let reset_at = hr
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("reconcile.fluxcd.io/resetAt"))
+            .cloned();
+        let reset = reset_at.is_some() && reset_at != status.last_handled_reset_at;
+        if reset {
+            status.last_handled_reset_at = reset_at;
+        }
+        if reset || status.last_attempted_generation != generation {
             // A new spec gets fresh remediation attempts.
             status.install_failures = None;
             status.upgrade_failures = None;
