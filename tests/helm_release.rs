@@ -515,3 +515,68 @@ async fn the_guides_v2beta1_helm_release_becomes_ready_unchanged() {
     assert_eq!(revisions(&history), [(1, "deployed".to_owned())]);
     assert_eq!(history[0]["chart_version"], "1.5.0");
 }
+
+/// `ferroflux dev`'s example shows both kinds: its Kustomization applies a
+/// HelmRelease of a chart kept in the same repository, and the release installs.
+#[test]
+fn the_dev_quickstart_installs_its_example_helm_release() {
+    use std::io::BufRead as _;
+    let state = tempfile::tempdir().expect("state");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+        .args(["dev", "--state-dir"])
+        .arg(state.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("ferroflux dev starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let mut output = Vec::new();
+    let installed = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match seen.recv_timeout(left) {
+            Ok(line) => {
+                let done = line.starts_with(
+                    "✔ HelmRelease hello: Helm install succeeded for release default/hello.v1 with chart hello@0.1.0",
+                );
+                output.push(line);
+                if done {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    // SIGTERM, so dev stops its replica and its git daemon as a user's Ctrl-C does.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let stop_deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while child.try_wait().ok().flatten().is_none() {
+        if std::time::Instant::now() > stop_deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = child.wait();
+    assert!(installed, "{}", output.join("\n"));
+    assert!(
+        output
+            .iter()
+            .any(|l| l.starts_with("✔ Kustomization dev: Applied revision")),
+        "{}",
+        output.join("\n")
+    );
+}

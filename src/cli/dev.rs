@@ -15,8 +15,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{json, Value};
 
-/// The example deployed when no directory is given (the guide's `my-app`).
-const EXAMPLE: [(&str, &str); 3] = [
+/// The example deployed when no directory is given: the guide's `my-app`, and a
+/// HelmRelease of a chart kept in the same repository.
+const EXAMPLE: [(&str, &str); 11] = [
     (
         "kustomization.yaml",
         include_str!("../../examples/dev/kustomization.yaml"),
@@ -28,6 +29,38 @@ const EXAMPLE: [(&str, &str); 3] = [
     (
         "service.yaml",
         include_str!("../../examples/dev/service.yaml"),
+    ),
+    (
+        "helmrelease.yaml",
+        include_str!("../../examples/dev/helmrelease.yaml"),
+    ),
+    (
+        "charts/hello/Chart.yaml",
+        include_str!("../../examples/dev/charts/hello/Chart.yaml"),
+    ),
+    (
+        "charts/hello/values.yaml",
+        include_str!("../../examples/dev/charts/hello/values.yaml"),
+    ),
+    (
+        "charts/hello/templates/_helpers.tpl",
+        include_str!("../../examples/dev/charts/hello/templates/_helpers.tpl"),
+    ),
+    (
+        "charts/hello/templates/configmap.yaml",
+        include_str!("../../examples/dev/charts/hello/templates/configmap.yaml"),
+    ),
+    (
+        "charts/hello/templates/deployment.yaml",
+        include_str!("../../examples/dev/charts/hello/templates/deployment.yaml"),
+    ),
+    (
+        "charts/hello/templates/service.yaml",
+        include_str!("../../examples/dev/charts/hello/templates/service.yaml"),
+    ),
+    (
+        "charts/hello/templates/NOTES.txt",
+        include_str!("../../examples/dev/charts/hello/templates/NOTES.txt"),
     ),
 ];
 
@@ -132,7 +165,11 @@ fn repository(args: &Args) -> anyhow::Result<PathBuf> {
     if !dir.join(".git").is_dir() {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         for (name, content) in EXAMPLE {
-            std::fs::write(dir.join(name), content)?;
+            let path = dir.join(name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, content)?;
         }
         git(&dir, &["init", "-q", "-b", "main"])?;
         git(&dir, &["add", "-A"])?;
@@ -154,7 +191,11 @@ fn repository(args: &Args) -> anyhow::Result<PathBuf> {
 }
 
 fn resource(group: &str, kind: &str, plural: &str) -> ApiResource {
-    let version = "v1";
+    let version = if group == "helm.toolkit.fluxcd.io" {
+        "v2"
+    } else {
+        "v1"
+    };
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
 
@@ -326,20 +367,28 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         Api::namespaced_with(client.clone(), "flux-system", &git_repositories);
     let kustomization: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), "flux-system", &kustomizations);
+    // The example's HelmRelease, applied by the Kustomization from Git.
+    let helm_releases: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &resource("helm.toolkit.fluxcd.io", "HelmRelease", "helmreleases"),
+    );
     let progress = async {
-        let (mut source_seen, mut ks_seen) = (String::new(), String::new());
+        let (mut source_seen, mut ks_seen, mut hr_seen) =
+            (String::new(), String::new(), String::new());
         loop {
-            for (api, label, seen) in [
-                (&sources, "GitRepository", &mut source_seen),
-                (&kustomization, "Kustomization", &mut ks_seen),
+            for (api, label, name, seen) in [
+                (&sources, "GitRepository", "dev", &mut source_seen),
+                (&kustomization, "Kustomization", "dev", &mut ks_seen),
+                (&helm_releases, "HelmRelease", "hello", &mut hr_seen),
             ] {
-                if let Ok(object) = api.get("dev").await {
+                if let Ok(object) = api.get(name).await {
                     let object = serde_json::to_value(object).unwrap_or_default();
                     if let Some((status, message)) = ready_line(&object) {
                         let line = format!("{status}: {message}");
                         if *seen != line {
                             let mark = if status == "True" { "✔" } else { "✗" };
-                            println!("{mark} {label} dev: {message}");
+                            println!("{mark} {label} {name}: {message}");
                             *seen = line;
                         }
                     }
