@@ -580,3 +580,143 @@ fn the_dev_quickstart_installs_its_example_helm_release() {
         output.join("\n")
     );
 }
+
+async fn request_reconcile(releases: &Api<DynamicObject>, name: &str, at: &str) {
+    releases
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": at}}}),
+            ),
+        )
+        .await
+        .expect("request a reconcile");
+}
+
+async fn handled(releases: &Api<DynamicObject>, name: &str, at: &str) -> Value {
+    poll(&format!("{name} to handle {at}"), || async {
+        let o = serde_json::to_value(releases.get(name).await.ok()?).ok()?;
+        (o.pointer("/status/lastHandledReconcileAt") == Some(&json!(at))).then_some(o)
+    })
+    .await
+}
+
+/// Drift: an edit behind Flux's back is put right with `driftDetection.mode:
+/// enabled`, only reported with `warn`; a ConfigMap in `valuesFrom` labelled to be
+/// watched upgrades the release when it changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_corrected_or_reported_and_values_from_changes_upgrade() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let (server, client) = flux_cluster(Config::default(), &["flux-system", "apps"]).await;
+    let kubeconfig = server.kubeconfig_path();
+    let charts_dir = tempfile::tempdir().expect("charts");
+    package(charts_dir.path(), &[(&podinfo(), "6.14.1")], None);
+    let charts = ChartServer::start(charts_dir.path(), None);
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(kubeconfig, storage.path());
+    let repositories: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &resource("HelmRepository", "helmrepositories"),
+    );
+    apply(
+        &repositories,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "url": charts.url()}}),
+    )
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "flux-system");
+    config_maps
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "podinfo-values",
+                "labels": {"reconcile.fluxcd.io/watch": "Enabled"}},
+                "data": {"values.yaml": "replicaCount: 2\n"}}))
+            .expect("configmap"),
+        )
+        .await
+        .expect("create values");
+    let releases: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &helm_release_resource());
+    for (name, mode) in [("fixed", "enabled"), ("watched", "warn")] {
+        apply(
+            &releases,
+            json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                "metadata": {"name": name, "namespace": "flux-system"},
+                "spec": {"interval": "10m", "targetNamespace": "apps", "releaseName": format!("{name}-podinfo"),
+                    "chart": {"spec": {"chart": "podinfo",
+                        "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}},
+                    "driftDetection": {"mode": mode},
+                    "valuesFrom": [{"kind": "ConfigMap", "name": "podinfo-values"}]}}),
+        )
+        .await;
+        ready_at(&releases, name, 1).await;
+    }
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "apps");
+    let replicas = |name: &'static str| {
+        let deployments = deployments.clone();
+        async move {
+            deployments
+                .get(name)
+                .await
+                .expect("deployment")
+                .spec
+                .and_then(|s| s.replicas)
+        }
+    };
+    assert_eq!(replicas("fixed-podinfo").await, Some(2));
+    for name in ["fixed-podinfo", "watched-podinfo"] {
+        deployments
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": 7}})),
+            )
+            .await
+            .expect("an edit behind Flux's back");
+    }
+    request_reconcile(&releases, "fixed", "drift-1").await;
+    handled(&releases, "fixed", "drift-1").await;
+    assert_eq!(replicas("fixed-podinfo").await, Some(2), "corrected");
+    request_reconcile(&releases, "watched", "drift-1").await;
+    let hr = handled(&releases, "watched", "drift-1").await;
+    assert_eq!(replicas("watched-podinfo").await, Some(7), "only reported");
+    assert_eq!(
+        hr["status"]["lastReleaseRevision"], 1,
+        "no upgrade for drift"
+    );
+    let (ok, events, err) = cli(
+        kubeconfig,
+        &[
+            "events",
+            "--for",
+            "HelmRelease/watched",
+            "-n",
+            "flux-system",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(
+        events.contains("DriftDetected")
+            && events.contains("Deployment/apps/watched-podinfo changed"),
+        "{events}"
+    );
+
+    // The values ConfigMap changes: both releases upgrade without being asked.
+    config_maps
+        .patch(
+            "podinfo-values",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"values.yaml": "replicaCount: 4\n"}})),
+        )
+        .await
+        .expect("change the values");
+    ready_at(&releases, "fixed", 2).await;
+    assert_eq!(replicas("fixed-podinfo").await, Some(4));
+    assert_eq!(
+        helm_says(kubeconfig, "apps", "get_values", "fixed-podinfo"),
+        json!({"replicaCount": 4})
+    );
+}

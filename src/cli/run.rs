@@ -281,6 +281,7 @@ pub(crate) async fn start(
         impersonator: Impersonator::new(config.clone(), args.default_service_account.clone()),
         no_cross_namespace_refs: args.no_cross_namespace_refs,
         requeue_dependency: args.requeue_dependency,
+        last: Default::default(),
     };
     let kustomizations = KustomizationReconciler {
         client: client.clone(),
@@ -405,6 +406,23 @@ pub(crate) async fn start(
             ))
         })
         .collect();
+    let mut pumps = pumps;
+    // ConfigMaps and Secrets in HelmReleases' valuesFrom, when labelled to be watched.
+    for (kind, plural) in [("ConfigMap", "configmaps"), ("Secret", "secrets")] {
+        let resource = ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        pumps.push(tokio::spawn(crate::controllers::watch::pump_referenced(
+            client.clone(),
+            resource,
+            crate::controllers::watch::WATCH_LABEL_SELECTOR,
+            replica.router.clone(),
+        )));
+    }
     readiness.set(true);
     Ok(RunningReplica {
         metrics_addr,

@@ -80,3 +80,51 @@ pub async fn pump(client: kube::Client, resource: ApiResource, router: ActorRef<
         }
     }
 }
+
+/// The label that makes a ConfigMap or Secret referenced by a HelmRelease's
+/// `valuesFrom` trigger a reconcile when it changes (helm-controller's default
+/// `--watch-configs-label-selector`).
+pub const WATCH_LABEL_SELECTOR: &str = "reconcile.fluxcd.io/watch=Enabled";
+
+/// Watches the metadata (never the data: Secrets stay unread) of the objects of
+/// `resource` carrying `label_selector`, and announces each change as a new
+/// "artifact" of that object, so the objects subscribed to it reconcile.
+pub async fn pump_referenced(
+    client: kube::Client,
+    resource: ApiResource,
+    label_selector: &'static str,
+    router: ActorRef<RouterMsg>,
+) {
+    use kube::core::PartialObjectMeta;
+    let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client, &resource);
+    // An Api of PartialObjectMeta makes metadata-only requests.
+    let stream = watcher(api, watcher::Config::default().labels(label_selector));
+    futures::pin_mut!(stream);
+    loop {
+        let event = match stream.try_next().await {
+            Ok(Some(event)) => event,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(kind = %resource.kind, error = %e, "watch error");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        // The initial list is not a change: what it lists was read by the first
+        // reconcile anyway.
+        let (watcher::Event::Apply(object) | watcher::Event::Delete(object)) = event else {
+            continue;
+        };
+        let key = ObjectKey::new(
+            &resource.kind,
+            object.metadata.namespace.as_deref().unwrap_or_default(),
+            object.metadata.name.as_deref().unwrap_or_default(),
+        );
+        if router
+            .send_message(RouterMsg::ArtifactChanged(key))
+            .is_err()
+        {
+            return;
+        }
+    }
+}

@@ -23,6 +23,9 @@ pub(crate) enum HelmReleaseError {
     /// Release storage (the `sh.helm.release.v1` Secrets) could not be read or written.
     #[error("{0}")]
     Storage(String),
+    /// Drift could not be detected or corrected.
+    #[error("{0}")]
+    Drift(String),
     /// Failed more often than the remediation allows; waits for a spec change.
     #[error("{0}")]
     RetriesExhausted(String),
@@ -39,6 +42,7 @@ impl HelmReleaseError {
             Self::Upgrade(_) => "UpgradeFailed",
             Self::Storage(_) => "GetLastReleaseFailed",
             Self::RetriesExhausted(_) => "RetriesExhausted",
+            Self::Drift(_) => "DriftDetectionFailed",
         }
     }
 

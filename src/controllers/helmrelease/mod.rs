@@ -1,6 +1,7 @@
 //! The HelmRelease controller: Helm releases made with the native engine, stored
 //! as Helm's Secret driver stores them, applied with the shared staged apply.
 
+pub mod drift;
 mod error;
 pub mod plan;
 mod reconciler;

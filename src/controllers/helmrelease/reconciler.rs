@@ -19,6 +19,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{json, Value};
 
+use super::drift::{self, DriftMode};
 use super::error::HelmReleaseError;
 use super::plan::{self, Desired, ReleaseAction, ValuesSource};
 use super::storage::ReleaseStorage;
@@ -28,7 +29,7 @@ use crate::api::kustomize_v1::{ResourceInventory, ResourceRef};
 use crate::api::meta::Artifact;
 use crate::apply::inventory::{InventoryEntry, Owner, OwnerKind};
 use crate::apply::stages::GroupKind;
-use crate::apply::{self as ssa, Applier, Impersonator, ObjectRef};
+use crate::apply::{self as ssa, Applier, Impersonator, ObjectRef, Seen};
 use crate::controllers::conditions::{self, FALSE, READY, RECONCILING, STALLED, TRUE};
 use crate::controllers::events::{EventRecorder, EventType};
 use crate::controllers::source_status::read_artifact;
@@ -62,6 +63,9 @@ pub struct HelmReleaseReconciler {
     pub no_cross_namespace_refs: bool,
     /// `--requeue-dependency`.
     pub requeue_dependency: Duration,
+    /// Per HelmRelease, the state each object had after our last apply: drift
+    /// detection compares only what the watch saw change since.
+    pub last: std::sync::Mutex<std::collections::HashMap<ObjectKey, Vec<(ObjectRef, String)>>>,
 }
 
 /// What a successful reconcile did.
@@ -680,6 +684,7 @@ impl HelmReleaseReconciler {
         let applied = ssa::apply_staged(applier, objects, &options)
             .await
             .map_err(|e| e.to_string())?;
+        self.remember(owner, applied.versions.clone());
         let new_inventory = applied.inventory();
         let mut old_inventory = status_inventory(Some(status));
         if let Some(previous) = history.last() {
@@ -705,6 +710,111 @@ impl HelmReleaseReconciler {
             .await
             .map(|_| ())
             .map_err(|failure| format!("context deadline exceeded: {failure}"))
+    }
+
+    fn remember(&self, owner: &Owner, versions: Vec<(ObjectRef, String)>) {
+        if let Ok(mut last) = self.last.lock() {
+            last.insert(
+                ObjectKey::new(KIND, &owner.namespace, &owner.name),
+                versions,
+            );
+        }
+    }
+
+    /// Drift detection on an up-to-date release: the objects the watch saw change
+    /// since our last apply (all of them after a restart) are compared with what
+    /// applying the release would make of them; drifted ones are corrected
+    /// (`enabled`) or only reported (`warn`). Returns the report, if any drifted.
+    async fn check_drift(
+        &self,
+        hr: &HelmRelease,
+        key: &ObjectKey,
+        applier: &Applier,
+        latest: &StoredRelease,
+        mode: DriftMode,
+    ) -> Result<Option<String>, HelmReleaseError> {
+        let rules = hr
+            .spec
+            .drift_detection
+            .as_ref()
+            .and_then(|d| d.ignore.clone())
+            .unwrap_or_default();
+        let namespace = target_namespace(hr, &key.namespace);
+        let owner = Owner::new(OwnerKind::HelmRelease, &key.name, &key.namespace);
+        let documents = split_manifest(&latest.manifest);
+        let mut objects = self
+            .objects_of(applier, &documents, &namespace, Some(&owner))
+            .await
+            .map_err(HelmReleaseError::Drift)?;
+        ownership_metadata(&mut objects, &latest.name, &namespace);
+        let known: std::collections::HashMap<ObjectRef, String> = self
+            .last
+            .lock()
+            .ok()
+            .and_then(|l| l.get(key).cloned())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let mut drifted = Vec::new();
+        let mut versions = Vec::new();
+        for mut object in objects {
+            let r = ObjectRef::of(&object).map_err(|e| HelmReleaseError::Drift(e.to_string()))?;
+            let seen = applier.tracker.seen(&r);
+            if let (Seen::Version(now), Some(then)) = (&seen, known.get(&r)) {
+                if now == then {
+                    versions.push((r, now.clone()));
+                    continue;
+                }
+            }
+            let ignored = drift::ignored_paths(&rules, &object);
+            let live = applier
+                .get(&r)
+                .await
+                .map_err(|e| HelmReleaseError::Drift(e.to_string()))?;
+            let changed = match &live {
+                None => Some(format!("{} removed", r.display())),
+                Some(live) => {
+                    let would_be = applier
+                        .dry_run(&object)
+                        .await
+                        .map_err(|e| HelmReleaseError::Drift(e.to_string()))?;
+                    drift::has_drifted(live, &would_be, &ignored)
+                        .then(|| format!("{} changed", r.display()))
+                }
+            };
+            let Some(change) = changed else {
+                if let Seen::Version(now) = seen {
+                    versions.push((r, now));
+                }
+                continue;
+            };
+            drifted.push(change);
+            if mode == DriftMode::Enabled {
+                for path in &ignored {
+                    drift::remove_path(&mut object, path);
+                }
+                let (before, _) = applier
+                    .before_apply(&r)
+                    .await
+                    .map_err(|e| HelmReleaseError::Drift(e.to_string()))?;
+                let (_, version) = applier
+                    .apply(&object, &before, false)
+                    .await
+                    .map_err(|e| HelmReleaseError::Drift(e.to_string()))?;
+                versions.push((r, version));
+            }
+        }
+        if mode == DriftMode::Enabled || drifted.is_empty() {
+            self.remember(&owner, versions);
+        }
+        Ok((!drifted.is_empty()).then(|| {
+            format!(
+                "Cluster state of release {namespace}/{}.v{} has drifted from the desired state:\n{}",
+                latest.name,
+                latest.version,
+                drifted.join("\n")
+            )
+        }))
     }
 
     /// Uninstalls the release when the HelmRelease goes (unless suspended), and the
@@ -987,7 +1097,24 @@ impl HelmReleaseReconciler {
         let storage_ns = storage_namespace(hr, &key.namespace);
         status.storage_namespace = Some(storage_ns.clone());
         let storage = ReleaseStorage::new(&self.client, &storage_ns, &release_name);
-        let history = storage.history().await.map_err(HelmReleaseError::Storage)?;
+        let mut history = storage.history().await.map_err(HelmReleaseError::Storage)?;
+        // One actor runs each HelmRelease: a release still pending now was left so by
+        // a reconcile that died (a crash, a lost replica). Helm would refuse to act on
+        // it; as helm-controller does, it is marked failed and remediated from there.
+        if let Some(stuck) = history
+            .last_mut()
+            .filter(|r| status::is_pending(&r.info.status))
+        {
+            stuck.info.description = format!(
+                "Release was left {} by an interrupted reconcile; marked failed",
+                stuck.info.status
+            );
+            stuck.info.status = status::FAILED.into();
+            storage
+                .write(stuck)
+                .await
+                .map_err(HelmReleaseError::Storage)?;
+        }
         let latest = history.last();
         let deployed_digest = latest.map(|r| {
             let values =
@@ -1038,6 +1165,22 @@ impl HelmReleaseReconciler {
             let latest = latest
                 .cloned()
                 .ok_or_else(|| HelmReleaseError::Storage("no release".into()))?;
+            let mode = DriftMode::from_spec(
+                hr.spec
+                    .drift_detection
+                    .as_ref()
+                    .and_then(|d| d.mode.as_deref()),
+            );
+            if mode != DriftMode::Disabled {
+                if let Some(report) = self.check_drift(hr, key, applier, &latest, mode).await? {
+                    let (kind, reason) = match mode {
+                        DriftMode::Enabled => (EventType::Normal, "DriftCorrected"),
+                        _ => (EventType::Warning, "DriftDetected"),
+                    };
+                    let object = serde_json::to_value(hr).unwrap_or_default();
+                    self.events.record(&object, kind, reason, &report).await;
+                }
+            }
             status.last_release_revision = Some(latest.version as i32);
             let verb = if latest.version == 1 {
                 "install"
@@ -1367,6 +1510,19 @@ impl Reconciler for HelmReleaseReconciler {
                 text(chart_ref, "/kind"),
                 ref_namespace,
                 text(chart_ref, "/name"),
+            ));
+        }
+        // A change to a values ConfigMap or Secret (when watched) reconciles.
+        for reference in object
+            .pointer("/spec/valuesFrom")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            keys.push(ObjectKey::new(
+                text(reference, "/kind"),
+                namespace,
+                text(reference, "/name"),
             ));
         }
         for dependency in object
