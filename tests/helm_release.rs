@@ -720,3 +720,95 @@ async fn drift_is_corrected_or_reported_and_values_from_changes_upgrade() {
         json!({"replicaCount": 4})
     );
 }
+
+/// Hooks and tests: pre- and post-install Jobs run around the release (a
+/// `hook-succeeded` one deleted after), the test hook runs with `test.enable` and
+/// is recorded; a failing test fails the upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_run_around_the_release_and_tests_pass_and_fail() {
+    use k8s_openapi::api::batch::v1::Job;
+    let (server, client) = flux_cluster(Config::default(), &["flux-system", "apps"]).await;
+    let kubeconfig = server.kubeconfig_path();
+    let chart = helm::repo_root().join("tests/fixtures/charts/hooked");
+    let charts_dir = tempfile::tempdir().expect("charts");
+    package(charts_dir.path(), &[(&chart, "0.1.0")], None);
+    let charts = ChartServer::start(charts_dir.path(), None);
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(kubeconfig, storage.path());
+    let repositories: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &resource("HelmRepository", "helmrepositories"),
+    );
+    apply(
+        &repositories,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "fixtures", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "url": charts.url()}}),
+    )
+    .await;
+    let releases: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &helm_release_resource());
+    let manifest = |test_image: &str| {
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "hooked", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "targetNamespace": "apps", "releaseName": "hooked", "timeout": "30s",
+                "chart": {"spec": {"chart": "hooked",
+                    "sourceRef": {"kind": "HelmRepository", "name": "fixtures"}}},
+                "test": {"enable": true},
+                "values": {"testImage": test_image}}})
+    };
+    apply(&releases, manifest("busybox:1.36")).await;
+    let hr = ready_at(&releases, "hooked", 1).await;
+    let tested = condition(&hr, "TestSuccess");
+    assert_eq!(tested["status"], "True", "{tested}");
+    assert_eq!(
+        tested["message"],
+        "Helm test succeeded for release apps/hooked.v1 with chart hooked@0.1.0: 1 test hooks completed successfully"
+    );
+    assert_eq!(
+        hr["status"]["history"][0]["testHooks"]["hooked-smoke"]["phase"],
+        "Succeeded"
+    );
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "apps");
+    let migrate = jobs
+        .get("hooked-migrate")
+        .await
+        .expect("the pre-install hook ran");
+    assert!(
+        migrate.status.and_then(|s| s.conditions).is_some_and(|c| c
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True")),
+        "the hook was waited for until complete"
+    );
+    assert!(
+        jobs.get_opt("hooked-announce")
+            .await
+            .expect("get")
+            .is_none(),
+        "hook-succeeded deletes the hook after it ran"
+    );
+    let status = helm_says(kubeconfig, "apps", "status", "hooked");
+    assert_eq!(status["status"], "deployed", "{status}");
+
+    // A test that fails fails the upgrade (no retries: no remediation either).
+    apply(&releases, manifest("busybox:fail")).await;
+    let hr = poll("the failed test", || async {
+        let o = serde_json::to_value(releases.get("hooked").await.ok()?).ok()?;
+        let test = o
+            .pointer("/status/conditions")?
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "TestSuccess")?
+            .clone();
+        (test["status"] == "False").then_some(o)
+    })
+    .await;
+    let (status, reason, message) = ready(&hr).expect("ready");
+    assert_eq!(status, "False", "{message}");
+    assert!(
+        matches!(reason.as_str(), "UpgradeFailed" | "RetriesExhausted"),
+        "{reason}: {message}"
+    );
+    assert_eq!(condition(&hr, "TestSuccess")["reason"], "TestFailed");
+}

@@ -760,7 +760,7 @@ pub struct HealthCheckRef {
 }
 
 /// What a reconcile waits for. `spec.wait` means every applied object except the
-/// skipped ones; otherwise `spec.healthChecks` (an empty apiVersion means `apps/v1`,
+/// skipped and the pruned ones; otherwise `spec.healthChecks` (an empty apiVersion means `apps/v1`,
 /// for v1beta1 manifests). The Kustomization never waits for itself. An empty list
 /// means no health check: the `Healthy` condition is removed.
 pub fn health_check_targets(
@@ -774,7 +774,13 @@ pub fn health_check_targets(
         applied
             .entries
             .iter()
-            .filter(|e| e.action != crate::apply::stages::Action::Skipped)
+            // What was pruned is not waited for: it is gone.
+            .filter(|e| {
+                !matches!(
+                    e.action,
+                    crate::apply::stages::Action::Skipped | crate::apply::stages::Action::Deleted
+                )
+            })
             .map(|e| InventoryObject {
                 meta: e.object.clone(),
                 version: e.version.clone(),
@@ -1648,6 +1654,11 @@ mod tests {
                     object: ObjMetadata::new("apps", "legacy", "", "ConfigMap"),
                     version: "v1".into(),
                     action: Action::Skipped,
+                },
+                ChangeSetEntry {
+                    object: ObjMetadata::new("apps", "retired", "apps", "Deployment"),
+                    version: "v1".into(),
+                    action: Action::Deleted,
                 },
                 ChangeSetEntry {
                     object: ObjMetadata::new(

@@ -3,6 +3,7 @@
 
 pub mod drift;
 mod error;
+mod hooks;
 pub mod plan;
 mod reconciler;
 mod storage;

@@ -21,10 +21,11 @@ use serde_json::{json, Value};
 
 use super::drift::{self, DriftMode};
 use super::error::HelmReleaseError;
+use super::hooks;
 use super::plan::{self, Desired, ReleaseAction, ValuesSource};
 use super::storage::ReleaseStorage;
 use crate::actors::{ObjectKey, ReconcileContext, ReconcileError, ReconcileOutcome, Reconciler};
-use crate::api::helm_v2::{HelmRelease, HelmReleaseSnapshot, HelmReleaseStatus};
+use crate::api::helm_v2::{HelmRelease, HelmReleaseSnapshot, HelmReleaseStatus, TestHookStatus};
 use crate::api::kustomize_v1::{ResourceInventory, ResourceRef};
 use crate::api::meta::Artifact;
 use crate::apply::inventory::{InventoryEntry, Owner, OwnerKind};
@@ -42,6 +43,8 @@ const KIND: &str = "HelmRelease";
 const FINALIZER: &str = "finalizers.fluxcd.io";
 /// The condition of the last Helm action's outcome.
 const RELEASED: &str = "Released";
+/// The outcome of the release's tests (`spec.test.enable`).
+const TEST_SUCCESS: &str = "TestSuccess";
 /// Set when a failed release was remediated (rolled back or uninstalled).
 const REMEDIATED: &str = "Remediated";
 /// Flux's default `spec.maxHistory`.
@@ -592,8 +595,22 @@ impl HelmReleaseReconciler {
             hr.spec.upgrade.as_ref().and_then(|u| u.disable_wait)
         }
         .unwrap_or(false);
-        let outcome = self
-            .apply_release(
+        let disable_hooks = if install {
+            hr.spec.install.as_ref().and_then(|i| i.disable_hooks)
+        } else {
+            hr.spec.upgrade.as_ref().and_then(|u| u.disable_hooks)
+        }
+        .unwrap_or(false);
+        let verb = if install { "install" } else { "upgrade" };
+        let timeout = timeout_of(hr);
+        let outcome = async {
+            if !disable_hooks {
+                let event = format!("pre-{verb}");
+                hooks::run(applier, &mut record.hooks, &event, &namespace, timeout)
+                    .await
+                    .map_err(|e| format!("failed {event}: {e}"))?;
+            }
+            self.apply_release(
                 hr,
                 applier,
                 objects,
@@ -603,7 +620,16 @@ impl HelmReleaseReconciler {
                 disable_wait,
                 status,
             )
-            .await;
+            .await?;
+            if !disable_hooks {
+                let event = format!("post-{verb}");
+                hooks::run(applier, &mut record.hooks, &event, &namespace, timeout)
+                    .await
+                    .map_err(|e| format!("failed {event}: {e}"))?;
+            }
+            Ok::<(), String>(())
+        }
+        .await;
         match outcome {
             Ok(()) => {
                 record.info.status = status::DEPLOYED.into();
@@ -710,6 +736,96 @@ impl HelmReleaseReconciler {
             .await
             .map(|_| ())
             .map_err(|failure| format!("context deadline exceeded: {failure}"))
+    }
+
+    /// `spec.test.enable`: runs the release's test hooks (minus `filters` that
+    /// exclude), records their runs with the release and in `TestSuccess`. A failure
+    /// fails the release unless `ignoreFailures`.
+    async fn test_release(
+        &self,
+        hr: &HelmRelease,
+        key: &ObjectKey,
+        applier: &Applier,
+        record: &mut StoredRelease,
+        status: &mut HelmReleaseStatus,
+    ) -> Result<(), String> {
+        let Some(test) = hr.spec.test.as_ref().filter(|t| t.enable == Some(true)) else {
+            return Ok(());
+        };
+        let excluded: Vec<&str> = test
+            .filters
+            .iter()
+            .flatten()
+            .filter(|f| f.exclude == Some(true))
+            .map(|f| f.name.as_str())
+            .collect();
+        let namespace = target_namespace(hr, &key.namespace);
+        let timeout = parse_duration(test.timeout.as_deref()).unwrap_or_else(|| timeout_of(hr));
+        let mut tests: Vec<StoredHook> = record
+            .hooks
+            .iter()
+            .filter(|h| {
+                h.events.iter().any(|e| e == "test") && !excluded.contains(&h.name.as_str())
+            })
+            .cloned()
+            .collect();
+        let result = hooks::run(applier, &mut tests, "test", &namespace, timeout).await;
+        for run in &tests {
+            if let Some(hook) = record.hooks.iter_mut().find(|h| h.name == run.name) {
+                hook.last_run = run.last_run.clone();
+            }
+        }
+        let storage = ReleaseStorage::new(
+            &self.client,
+            &storage_namespace(hr, &key.namespace),
+            &record.name,
+        );
+        storage.write(record).await?;
+        let subject = format!(
+            "release {namespace}/{}.v{} with chart {}@{}",
+            record.name,
+            record.version,
+            record
+                .chart
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default(),
+            record
+                .chart
+                .pointer("/metadata/version")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        );
+        let (state, reason, message) = match &result {
+            Ok(()) => (
+                TRUE,
+                "TestSucceeded",
+                format!(
+                    "Helm test succeeded for {subject}: {} test hooks completed successfully",
+                    tests.len()
+                ),
+            ),
+            Err(e) => (
+                FALSE,
+                "TestFailed",
+                format!("Helm test failed for {subject}: {e}"),
+            ),
+        };
+        let mut conds = status.conditions.take().unwrap_or_default();
+        conditions::set(
+            &mut conds,
+            TEST_SUCCESS,
+            state,
+            reason,
+            &message,
+            hr.metadata.generation,
+            chrono::Utc::now(),
+        );
+        status.conditions = Some(conds);
+        match result {
+            Err(_) if test.ignore_failures != Some(true) => Err(message),
+            _ => Ok(()),
+        }
     }
 
     fn remember(&self, owner: &Owner, versions: Vec<(ObjectRef, String)>) {
@@ -1216,10 +1332,23 @@ impl HelmReleaseReconciler {
             .act(hr, key, applier, chart, &values, action, &history, status)
             .await
         {
-            Ok(record) => {
+            Ok(mut record) => {
                 status.last_release_revision = Some(record.version as i32);
+                let tested = self
+                    .test_release(hr, key, applier, &mut record, status)
+                    .await;
                 let previous = status.history.take();
                 status.history = Some(snapshots(&record, previous));
+                if let Err(failure) = tested {
+                    let error = if install {
+                        HelmReleaseError::Install(failure)
+                    } else {
+                        HelmReleaseError::Upgrade(failure)
+                    };
+                    return Err(self
+                        .remediate(hr, key, applier, install, error, status)
+                        .await);
+                }
                 let verb = if install { "install" } else { "upgrade" };
                 Ok(Reconciled {
                     reason: if install { "InstallSucceeded" } else { "UpgradeSucceeded" },
@@ -1463,7 +1592,27 @@ fn snapshots(
         first_deployed: record.info.first_deployed.clone(),
         last_deployed: record.info.last_deployed.clone(),
         deleted: None,
-        test_hooks: None,
+        test_hooks: Some(
+            record
+                .hooks
+                .iter()
+                .filter(|h| {
+                    h.events.iter().any(|e| e == "test") && !h.last_run.started_at.is_empty()
+                })
+                .map(|h| {
+                    (
+                        h.name.clone(),
+                        TestHookStatus {
+                            last_started: Some(h.last_run.started_at.clone()),
+                            last_completed: Some(h.last_run.completed_at.clone())
+                                .filter(|c| !c.is_empty()),
+                            phase: Some(h.last_run.phase.clone()),
+                        },
+                    )
+                })
+                .collect::<BTreeMap<_, _>>(),
+        )
+        .filter(|m| !m.is_empty()),
         oci_digest: None,
         action: None,
     };
