@@ -7,8 +7,12 @@
 //! RSS and CPU seconds, and the resync time: every Kustomization asked to
 //! reconcile again with nothing to change.
 //!
+//! With `--helmreleases N`: N HelmReleases of one chart of 5 objects (kept in a
+//! GitRepository, so each HelmRelease's HelmChart packages it), the same figures.
+//!
 //! `cargo bench --bench scale` runs both standard scenarios (1,000 on one
-//! replica; 10,000 on three); one scenario:
+//! replica; 10,000 on three) and the HelmRelease ones (1,000 on one and on three);
+//! one scenario:
 //! `cargo bench --bench scale -- --kustomizations 1000 --replicas 1 --latency-ms 2`
 //! (`--concurrent N`, default 20). The quick check of earlier releases, 100
 //! Kustomizations with no added latency, is
@@ -33,8 +37,26 @@ use serde_json::{json, Value};
 /// Apps per repository: 10 Kustomizations per GitRepository.
 const APPS_PER_REPO: usize = 10;
 
+/// Which Flux kind a scenario scales.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Applier {
+    Kustomization,
+    HelmRelease,
+}
+
+impl Applier {
+    fn kind(self) -> &'static str {
+        match self {
+            Self::Kustomization => "Kustomization",
+            Self::HelmRelease => "HelmRelease",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Scenario {
+    applier: Applier,
+    /// How many Kustomizations or HelmReleases.
     kustomizations: usize,
     replicas: usize,
     latency: Duration,
@@ -62,13 +84,24 @@ fn main() {
     }
     let latency = Duration::from_millis(arg(&args, "--latency-ms").unwrap_or(2) as u64);
     let concurrent = arg(&args, "--concurrent").unwrap_or(20);
-    let scenarios = match (arg(&args, "--kustomizations"), arg(&args, "--replicas")) {
-        (None, None) => vec![(1_000, 1), (10_000, 3)],
-        (k, r) => vec![(k.unwrap_or(1_000), r.unwrap_or(1))],
+    let scenarios = match (
+        arg(&args, "--kustomizations"),
+        arg(&args, "--helmreleases"),
+        arg(&args, "--replicas"),
+    ) {
+        (None, None, None) => vec![
+            (Applier::Kustomization, 1_000, 1),
+            (Applier::Kustomization, 10_000, 3),
+            (Applier::HelmRelease, 1_000, 1),
+            (Applier::HelmRelease, 1_000, 3),
+        ],
+        (_, Some(h), r) => vec![(Applier::HelmRelease, h, r.unwrap_or(1))],
+        (k, None, r) => vec![(Applier::Kustomization, k.unwrap_or(1_000), r.unwrap_or(1))],
     };
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    for (kustomizations, replicas) in scenarios {
+    for (applier, kustomizations, replicas) in scenarios {
         runtime.block_on(run(Scenario {
+            applier,
             kustomizations,
             replicas,
             latency,
@@ -144,8 +177,8 @@ impl ReplicaProcess {
         cpu_seconds(&self.child.id().to_string())
     }
 
-    /// Kustomization reconciles so far, from the replica's metrics.
-    async fn reconciles(&self, http: &reqwest::Client) -> u64 {
+    /// Reconciles of `kind` so far, from the replica's metrics.
+    async fn reconciles(&self, http: &reqwest::Client, kind: &str) -> u64 {
         let Ok(response) = http
             .get(format!("http://{}/metrics", self.metrics))
             .send()
@@ -156,7 +189,8 @@ impl ReplicaProcess {
         let text = response.text().await.unwrap_or_default();
         text.lines()
             .filter(|l| {
-                l.starts_with("ferroflux_reconcile_total{") && l.contains("kind=\"Kustomization\"")
+                l.starts_with("ferroflux_reconcile_total{")
+                    && l.contains(&format!("kind=\"{kind}\""))
             })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64
@@ -250,6 +284,15 @@ async fn run(scenario: Scenario) {
     for i in 0..APPS_PER_REPO {
         source.write(&format!("apps/app-{i}/app.yaml"), &app(i));
     }
+    // The same five objects as a chart, named after the release.
+    source.write(
+        "charts/app/Chart.yaml",
+        "apiVersion: v2\nname: app\nversion: 1.0.0\n",
+    );
+    source.write(
+        "charts/app/templates/app.yaml",
+        &app(0).replace("app-0", "{{ .Release.Name }}"),
+    );
     source.commit("apps");
     for r in 1..repos {
         let status = Command::new("cp")
@@ -302,10 +345,33 @@ done"#;
         }
     });
     creates.buffer_unordered(32).collect::<Vec<()>>().await;
+    let hr_resource = kube::core::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk("helm.toolkit.fluxcd.io", "v2", "HelmRelease"),
+        "helmreleases",
+    );
+    let hrs: Api<DynamicObject> = Api::namespaced_with(client.clone(), "flux-system", &hr_resource);
+    let applier = scenario.applier;
     let creates = futures::stream::iter(0..k).map(|i| {
         let kss = kss.clone();
+        let hrs = hrs.clone();
         async move {
             let (r, a) = (i / APPS_PER_REPO, i % APPS_PER_REPO);
+            if applier == Applier::HelmRelease {
+                hrs.patch(
+                    &format!("hr-{i}"),
+                    &PatchParams::apply("bench"),
+                    &Patch::Apply(json!({
+                    "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                    "metadata": {"name": format!("hr-{i}"), "namespace": "flux-system"},
+                    "spec": {"interval": "60m", "targetNamespace": "apps",
+                        "install": {"disableWait": true}, "upgrade": {"disableWait": true},
+                        "chart": {"spec": {"chart": "./charts/app", "interval": "60m",
+                            "sourceRef": {"kind": "GitRepository", "name": format!("fleet-{r}")}}}}})),
+                )
+                .await
+                .expect("helmrelease");
+                return;
+            }
             kss.patch(
                 &format!("ks-{i}"),
                 &PatchParams::apply("bench"),
@@ -322,7 +388,14 @@ done"#;
     });
     creates.buffer_unordered(32).collect::<Vec<()>>().await;
 
-    eprintln!("  {repos} GitRepositories and {k} Kustomizations created");
+    let kind = scenario.applier.kind();
+    eprintln!("  {repos} GitRepositories and {k} {kind}s created");
+    // What is watched for readiness and asked to resync: the scenario's kind.
+    let kss = if applier == Applier::HelmRelease {
+        hrs.clone()
+    } else {
+        kss
+    };
     server.faults().set_latency(scenario.latency);
     let dir = tempfile::tempdir().expect("replica dirs");
     let started = Instant::now();
@@ -374,7 +447,7 @@ done"#;
     let http = reqwest::Client::new();
     let mut reconciles = 0;
     for r in &replicas {
-        reconciles += r.reconciles(&http).await;
+        reconciles += r.reconciles(&http, scenario.applier.kind()).await;
     }
     let (requests, writes, by_kind) = replica_requests(audit.path(), &from, &to);
 
@@ -388,20 +461,20 @@ done"#;
         async move {
             let patch =
                 json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}});
-            kss.patch(
-                &format!("ks-{i}"),
-                &PatchParams::default(),
-                &Patch::Merge(patch),
-            )
-            .await
-            .expect("annotate");
+            let name = match applier {
+                Applier::HelmRelease => format!("hr-{i}"),
+                Applier::Kustomization => format!("ks-{i}"),
+            };
+            kss.patch(&name, &PatchParams::default(), &Patch::Merge(patch))
+                .await
+                .expect("annotate");
         }
     });
     asks.buffer_unordered(32).collect::<Vec<()>>().await;
     loop {
         let mut done = 0;
         for r in &replicas {
-            done += r.reconciles(&http).await;
+            done += r.reconciles(&http, scenario.applier.kind()).await;
         }
         if done >= reconciles + k as u64 {
             break;
@@ -420,7 +493,7 @@ done"#;
         per_replica.insert(i, (r.peak_rss_mib(), r.cpu_seconds()));
     }
     println!(
-        "\n{} GitRepositories, {k} Kustomizations x 5 objects, {} replica(s), --concurrent {}, {} ms added to every API request",
+        "\n{} GitRepositories, {k} {kind}s x 5 objects, {} replica(s), --concurrent {}, {} ms added to every API request",
         repos,
         scenario.replicas,
         scenario.concurrent,
@@ -429,7 +502,7 @@ done"#;
     println!("  all Ready in {:.1} s", ready_in.as_secs_f64());
     println!("  API server (with this bench's watch) CPU until Ready: {server_cpu:.1} s");
     println!(
-        "  replica API requests until Ready: {requests} ({writes} writes), {:.1} per Kustomization reconcile ({reconciles} reconciles)",
+        "  replica API requests until Ready: {requests} ({writes} writes), {:.1} per {kind} reconcile ({reconciles} reconciles)",
         requests as f64 / reconciles.max(1) as f64
     );
     let breakdown: Vec<String> = by_kind

@@ -59,28 +59,52 @@ async fn ready_at(releases: &Api<DynamicObject>, name: &str, revision: i64) -> V
     .await
 }
 
+/// What every test here starts from: the embedded API server, a chart repository
+/// with one chart packaged by the Helm SDK, a replica, and a HelmRepository for it.
+struct World {
+    server: ferroflux_apiserver::ApiServer,
+    client: kube::Client,
+    _charts: ChartServer,
+    _replica: replica::Replica,
+    _storage: tempfile::TempDir,
+    _charts_dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn start(chart: &std::path::Path, version: &str, repository: &str) -> World {
+        let (server, client) = flux_cluster(Config::default(), &["flux-system", "apps"]).await;
+        let charts_dir = tempfile::tempdir().expect("charts");
+        package(charts_dir.path(), &[(chart, version)], None);
+        let charts = ChartServer::start(charts_dir.path(), None);
+        let storage = tempfile::tempdir().expect("storage");
+        let replica = start_replica(server.kubeconfig_path(), storage.path());
+        let repositories: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            "flux-system",
+            &resource("HelmRepository", "helmrepositories"),
+        );
+        apply(
+            &repositories,
+            json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                "metadata": {"name": repository, "namespace": "flux-system"},
+                "spec": {"interval": "10m", "url": charts.url()}}),
+        )
+        .await;
+        World {
+            server,
+            client,
+            _charts: charts,
+            _replica: replica,
+            _storage: storage,
+            _charts_dir: charts_dir,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_helm_release_installs_upgrades_and_uninstalls_and_the_helm_sdk_agrees() {
-    let (server, client) = flux_cluster(Config::default(), &["flux-system", "apps"]).await;
-    let kubeconfig = server.kubeconfig_path();
-    let charts_dir = tempfile::tempdir().expect("charts");
-    package(charts_dir.path(), &[(&podinfo(), "6.14.1")], None);
-    let charts = ChartServer::start(charts_dir.path(), None);
-    let storage = tempfile::tempdir().expect("storage");
-    let _replica = start_replica(kubeconfig, storage.path());
-
-    let repositories: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "flux-system",
-        &resource("HelmRepository", "helmrepositories"),
-    );
-    apply(
-        &repositories,
-        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-            "metadata": {"name": "podinfo", "namespace": "flux-system"},
-            "spec": {"interval": "10m", "url": charts.url()}}),
-    )
-    .await;
+    let world = World::start(&podinfo(), "6.14.1", "podinfo").await;
+    let (client, kubeconfig) = (world.client.clone(), world.server.kubeconfig_path());
     let releases: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), "flux-system", &helm_release_resource());
     let manifest = |replicas: i64| {
@@ -339,25 +363,8 @@ fn condition(object: &Value, type_: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_upgrade_is_rolled_back_and_a_failing_install_uninstalled() {
-    let (server, client) = flux_cluster(Config::default(), &["flux-system", "apps"]).await;
-    let kubeconfig = server.kubeconfig_path();
-    let charts_dir = tempfile::tempdir().expect("charts");
-    package(charts_dir.path(), &[(&podinfo(), "6.14.1")], None);
-    let charts = ChartServer::start(charts_dir.path(), None);
-    let storage = tempfile::tempdir().expect("storage");
-    let _replica = start_replica(kubeconfig, storage.path());
-    let repositories: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "flux-system",
-        &resource("HelmRepository", "helmrepositories"),
-    );
-    apply(
-        &repositories,
-        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-            "metadata": {"name": "podinfo", "namespace": "flux-system"},
-            "spec": {"interval": "10m", "url": charts.url()}}),
-    )
-    .await;
+    let world = World::start(&podinfo(), "6.14.1", "podinfo").await;
+    let (client, kubeconfig) = (world.client.clone(), world.server.kubeconfig_path());
     let releases: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), "flux-system", &helm_release_resource());
     let manifest = |name: &str, tag: &str| {
@@ -608,25 +615,8 @@ async fn handled(releases: &Api<DynamicObject>, name: &str, at: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_is_corrected_or_reported_and_values_from_changes_upgrade() {
     use k8s_openapi::api::core::v1::ConfigMap;
-    let (server, client) = flux_cluster(Config::default(), &["flux-system", "apps"]).await;
-    let kubeconfig = server.kubeconfig_path();
-    let charts_dir = tempfile::tempdir().expect("charts");
-    package(charts_dir.path(), &[(&podinfo(), "6.14.1")], None);
-    let charts = ChartServer::start(charts_dir.path(), None);
-    let storage = tempfile::tempdir().expect("storage");
-    let _replica = start_replica(kubeconfig, storage.path());
-    let repositories: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "flux-system",
-        &resource("HelmRepository", "helmrepositories"),
-    );
-    apply(
-        &repositories,
-        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-            "metadata": {"name": "podinfo", "namespace": "flux-system"},
-            "spec": {"interval": "10m", "url": charts.url()}}),
-    )
-    .await;
+    let world = World::start(&podinfo(), "6.14.1", "podinfo").await;
+    let (client, kubeconfig) = (world.client.clone(), world.server.kubeconfig_path());
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "flux-system");
     config_maps
         .create(
@@ -727,26 +717,9 @@ async fn drift_is_corrected_or_reported_and_values_from_changes_upgrade() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hooks_run_around_the_release_and_tests_pass_and_fail() {
     use k8s_openapi::api::batch::v1::Job;
-    let (server, client) = flux_cluster(Config::default(), &["flux-system", "apps"]).await;
-    let kubeconfig = server.kubeconfig_path();
     let chart = helm::repo_root().join("tests/fixtures/charts/hooked");
-    let charts_dir = tempfile::tempdir().expect("charts");
-    package(charts_dir.path(), &[(&chart, "0.1.0")], None);
-    let charts = ChartServer::start(charts_dir.path(), None);
-    let storage = tempfile::tempdir().expect("storage");
-    let _replica = start_replica(kubeconfig, storage.path());
-    let repositories: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "flux-system",
-        &resource("HelmRepository", "helmrepositories"),
-    );
-    apply(
-        &repositories,
-        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-            "metadata": {"name": "fixtures", "namespace": "flux-system"},
-            "spec": {"interval": "10m", "url": charts.url()}}),
-    )
-    .await;
+    let world = World::start(&chart, "0.1.0", "fixtures").await;
+    let (client, kubeconfig) = (world.client.clone(), world.server.kubeconfig_path());
     let releases: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), "flux-system", &helm_release_resource());
     let manifest = |test_image: &str| {

@@ -239,3 +239,25 @@ async fn wait_terminated(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// An object without what the API server keeps for itself (status, managed fields,
+/// resourceVersion, generation, creation time, uid): what is left is what applying
+/// decides, for comparing a live object with a dry run.
+pub fn without_server_fields(object: &Value) -> Value {
+    let mut object = object.clone();
+    if let Some(map) = object.as_object_mut() {
+        map.remove("status");
+    }
+    if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
+        for field in [
+            "managedFields",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "uid",
+        ] {
+            metadata.remove(field);
+        }
+    }
+    object
+}

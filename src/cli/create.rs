@@ -98,15 +98,7 @@ pub async fn source_helm(global: &GlobalArgs, args: &HelmRepositoryArgs) -> anyh
     let client = flux::client(global).await?;
     let api = flux::api(&client, &flux::HELM_REPOSITORY, Some(&global.namespace));
     println!("► applying HelmRepository source");
-    let existed = api.get_opt(&args.name).await?.is_some();
-    let applied = api
-        .patch(
-            &args.name,
-            &PatchParams::apply("flux-client-side-apply").force(),
-            &Patch::Apply(&object),
-        )
-        .await
-        .context("applying the HelmRepository")?;
+    let (existed, generation) = apply_object(&api, &args.name, &object).await?;
     println!("✔ source {}", if existed { "updated" } else { "created" });
     if object.pointer("/spec/type") == Some(&json!("oci")) {
         return Ok(());
@@ -116,7 +108,7 @@ pub async fn source_helm(global: &GlobalArgs, args: &HelmRepositoryArgs) -> anyh
         global,
         &api,
         &args.name,
-        applied.metadata.generation,
+        generation,
         "/status/artifact/revision",
     )
     .await
@@ -133,6 +125,30 @@ pub async fn source_helm(global: &GlobalArgs, args: &HelmRepositoryArgs) -> anyh
     };
     println!("✔ fetched revision: {revision}");
     Ok(())
+}
+
+/// Applies `object` as the flux CLI does (its field manager, conflicts forced):
+/// whether it existed before, and its generation now.
+async fn apply_object(
+    api: &kube::Api<kube::api::DynamicObject>,
+    name: &str,
+    object: &Value,
+) -> anyhow::Result<(bool, Option<i64>)> {
+    let existed = api.get_opt(name).await?.is_some();
+    let applied = api
+        .patch(
+            name,
+            &PatchParams::apply("flux-client-side-apply").force(),
+            &Patch::Apply(object),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "applying {}",
+                object["kind"].as_str().unwrap_or("the object")
+            )
+        })?;
+    Ok((existed, applied.metadata.generation))
 }
 
 enum WaitError {
@@ -360,15 +376,7 @@ pub async fn helmrelease(global: &GlobalArgs, args: &HelmReleaseArgs) -> anyhow:
     let client = flux::client(global).await?;
     let api = flux::api(&client, &flux::HELM_RELEASE, Some(&global.namespace));
     println!("► applying HelmRelease");
-    let existed = api.get_opt(&args.name).await?.is_some();
-    let applied = api
-        .patch(
-            &args.name,
-            &PatchParams::apply("flux-client-side-apply").force(),
-            &Patch::Apply(&object),
-        )
-        .await
-        .context("applying the HelmRelease")?;
+    let (existed, generation) = apply_object(&api, &args.name, &object).await?;
     println!(
         "✔ HelmRelease {}",
         if existed { "updated" } else { "created" }
@@ -378,7 +386,7 @@ pub async fn helmrelease(global: &GlobalArgs, args: &HelmReleaseArgs) -> anyhow:
         global,
         &api,
         &args.name,
-        applied.metadata.generation,
+        generation,
         flux::HELM_RELEASE.revision,
     )
     .await

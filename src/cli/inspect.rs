@@ -195,23 +195,9 @@ pub async fn build(global: &GlobalArgs, name: &str, path: &Path) -> anyhow::Resu
     Ok(())
 }
 
-/// Metadata the API server manages, left out of a comparison.
+/// Metadata the API server manages, left out of a comparison; Secret values masked.
 fn comparable(object: &Value) -> Value {
-    let mut object = object.clone();
-    if let Some(map) = object.as_object_mut() {
-        map.remove("status");
-    }
-    if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
-        for field in [
-            "managedFields",
-            "resourceVersion",
-            "generation",
-            "creationTimestamp",
-            "uid",
-        ] {
-            metadata.remove(field);
-        }
-    }
+    let mut object = crate::apply::without_server_fields(object);
     // Secret values are never printed.
     if object["kind"] == "Secret" {
         for field in ["data", "stringData"] {

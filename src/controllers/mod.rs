@@ -2,6 +2,7 @@
 
 pub mod conditions;
 pub mod events;
+pub mod finalizer;
 pub mod gitrepository;
 pub mod helmchart;
 pub mod helmrelease;

@@ -80,23 +80,10 @@ pub fn remove_path(object: &mut Value, pointer: &str) {
     }
 }
 
-/// The object without what the API server keeps for itself, for comparing.
+/// The object without what the API server keeps for itself, and without the
+/// ignored paths, for comparing.
 pub fn comparable(object: &Value, ignored: &[&str]) -> Value {
-    let mut object = object.clone();
-    if let Some(map) = object.as_object_mut() {
-        map.remove("status");
-    }
-    if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
-        for field in [
-            "managedFields",
-            "resourceVersion",
-            "generation",
-            "creationTimestamp",
-            "uid",
-        ] {
-            metadata.remove(field);
-        }
-    }
+    let mut object = crate::apply::without_server_fields(object);
     for path in ignored {
         remove_path(&mut object, path);
     }

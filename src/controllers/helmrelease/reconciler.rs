@@ -33,6 +33,7 @@ use crate::apply::stages::GroupKind;
 use crate::apply::{self as ssa, Applier, Impersonator, ObjectRef, Seen};
 use crate::controllers::conditions::{self, FALSE, READY, RECONCILING, STALLED, TRUE};
 use crate::controllers::events::{EventRecorder, EventType};
+use crate::controllers::finalizer::{self, FINALIZER};
 use crate::controllers::source_status::read_artifact;
 use crate::health;
 use crate::source::artifact::ArtifactStore;
@@ -40,7 +41,6 @@ use crate::source::artifact::ArtifactStore;
 /// helm-controller's name: field manager and event source.
 pub const CONTROLLER: &str = "helm-controller";
 const KIND: &str = "HelmRelease";
-const FINALIZER: &str = "finalizers.fluxcd.io";
 /// The condition of the last Helm action's outcome.
 const RELEASED: &str = "Released";
 /// The outcome of the release's tests (`spec.test.enable`).
@@ -234,13 +234,21 @@ impl HelmReleaseReconciler {
         &self,
         hr: &HelmRelease,
         namespace: &str,
-    ) -> Result<(String, String), HelmReleaseError> {
+    ) -> Result<(String, String, Value), HelmReleaseError> {
         if let Some(chart_ref) = &hr.spec.chart_ref {
             let ns = chart_ref
                 .namespace
                 .clone()
                 .unwrap_or_else(|| namespace.to_owned());
-            return Ok((ns, chart_ref.name.clone()));
+            let subject = format!("HelmChart '{ns}/{}'", chart_ref.name);
+            let live = self
+                .helm_charts(&ns)
+                .get_opt(&chart_ref.name)
+                .await
+                .map_err(|e| HelmReleaseError::Artifact(format!("could not get {subject}: {e}")))?
+                .ok_or_else(|| HelmReleaseError::Artifact(format!("{subject} not found")))?;
+            let live = serde_json::to_value(live).unwrap_or_default();
+            return Ok((ns, chart_ref.name.clone(), live));
         }
         let Some(template) = &hr.spec.chart else {
             return Err(HelmReleaseError::Artifact("no chart".into()));
@@ -280,19 +288,34 @@ impl HelmReleaseReconciler {
             "metadata": metadata,
             "spec": chart_spec,
         });
-        self.helm_charts(&source_namespace)
+        let api = self.helm_charts(&source_namespace);
+        let failed = |e: kube::Error| {
+            HelmReleaseError::Artifact(format!(
+                "failed to create HelmChart '{source_namespace}/{name}': {e}"
+            ))
+        };
+        let live = api
+            .get_opt(&name)
+            .await
+            .map_err(failed)?
+            .map(|o| serde_json::to_value(o).unwrap_or_default());
+        // Applied only when it differs: an unchanged HelmRelease writes nothing.
+        if let Some(live) = live.filter(|live| contains(live, &chart)) {
+            return Ok((source_namespace, name, live));
+        }
+        let applied = api
             .patch(
                 &name,
                 &PatchParams::apply(CONTROLLER).force(),
                 &Patch::Apply(&chart),
             )
             .await
-            .map_err(|e| {
-                HelmReleaseError::Artifact(format!(
-                    "failed to create HelmChart '{source_namespace}/{name}': {e}"
-                ))
-            })?;
-        Ok((source_namespace, name))
+            .map_err(failed)?;
+        Ok((
+            source_namespace,
+            name,
+            serde_json::to_value(applied).unwrap_or_default(),
+        ))
     }
 
     fn helm_charts(&self, namespace: &str) -> Api<DynamicObject> {
@@ -304,19 +327,13 @@ impl HelmReleaseReconciler {
     }
 
     /// The HelmChart's artifact once it is Ready for its current spec.
-    async fn chart_artifact(
+    fn chart_artifact(
         &self,
         namespace: &str,
         name: &str,
+        chart: &Value,
     ) -> Result<Artifact, HelmReleaseError> {
         let subject = format!("HelmChart '{namespace}/{name}'");
-        let chart = self
-            .helm_charts(namespace)
-            .get_opt(name)
-            .await
-            .map_err(|e| HelmReleaseError::Artifact(format!("could not get {subject}: {e}")))?
-            .ok_or_else(|| HelmReleaseError::Artifact(format!("{subject} not found")))?;
-        let chart = serde_json::to_value(chart).unwrap_or_default();
         let ready = chart
             .pointer("/status/conditions")
             .and_then(Value::as_array)
@@ -1003,9 +1020,39 @@ impl HelmReleaseReconciler {
                 }
             }
         }
+        let disable_hooks = hr
+            .spec
+            .uninstall
+            .as_ref()
+            .and_then(|u| u.disable_hooks)
+            .unwrap_or(false);
+        let timeout = timeout_of(hr);
+        let mut delete_hooks = history.last().map(|r| r.hooks.clone()).unwrap_or_default();
+        if !disable_hooks {
+            hooks::run(
+                applier,
+                &mut delete_hooks,
+                "pre-delete",
+                &namespace,
+                timeout,
+            )
+            .await
+            .map_err(|e| format!("failed pre-delete: {e}"))?;
+        }
         ssa::delete_all(applier, &entries, &owner, None)
             .await
             .map_err(|e| e.to_string())?;
+        if !disable_hooks {
+            hooks::run(
+                applier,
+                &mut delete_hooks,
+                "post-delete",
+                &namespace,
+                timeout,
+            )
+            .await
+            .map_err(|e| format!("failed post-delete: {e}"))?;
+        }
         for release in &history {
             if keep_history && Some(release.version) == history.last().map(|r| r.version) {
                 let mut uninstalled = release.clone();
@@ -1076,10 +1123,39 @@ impl HelmReleaseReconciler {
         record.info.status = status::PENDING_ROLLBACK.into();
         record.info.description = format!("Rollback to {}", target.version);
         storage.write(&record).await?;
+        let timeout = timeout_of(hr);
+        let disable_hooks = hr
+            .spec
+            .rollback
+            .as_ref()
+            .and_then(|r| r.disable_hooks)
+            .unwrap_or(false);
+        if !disable_hooks {
+            hooks::run(
+                applier,
+                &mut record.hooks,
+                "pre-rollback",
+                &namespace,
+                timeout,
+            )
+            .await
+            .map_err(|e| format!("failed pre-rollback: {e}"))?;
+        }
         self.apply_release(
             hr, applier, objects, &owner, &history, &namespace, false, status,
         )
         .await?;
+        if !disable_hooks {
+            hooks::run(
+                applier,
+                &mut record.hooks,
+                "post-rollback",
+                &namespace,
+                timeout,
+            )
+            .await
+            .map_err(|e| format!("failed post-rollback: {e}"))?;
+        }
         record.info.status = status::DEPLOYED.into();
         storage.write(&record).await?;
         for old in history.iter().filter(|r| r.info.status == status::DEPLOYED) {
@@ -1168,27 +1244,7 @@ impl HelmReleaseReconciler {
 
     async fn set_finalizer(&self, key: &ObjectKey, present: bool) -> Result<(), ReconcileError> {
         let api: Api<HelmRelease> = Api::namespaced(self.client.clone(), &key.namespace);
-        let Some(current) = api
-            .get_opt(&key.name)
-            .await
-            .map_err(|e| ReconcileError::new("FinalizerFailed", e.to_string()))?
-        else {
-            return Ok(());
-        };
-        let mut finalizers = current.metadata.finalizers.clone().unwrap_or_default();
-        if finalizers.iter().any(|f| f == FINALIZER) == present {
-            return Ok(());
-        }
-        if present {
-            finalizers.push(FINALIZER.to_owned());
-        } else {
-            finalizers.retain(|f| f != FINALIZER);
-        }
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": current.metadata.resource_version}});
-        api.patch(&key.name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-            .map(|_| ())
-            .map_err(|e| ReconcileError::new("FinalizerFailed", e.to_string()))
+        finalizer::set(&api, &key.name, present).await
     }
 
     /// Every phase; fills in `status` as it goes.
@@ -1203,9 +1259,10 @@ impl HelmReleaseReconciler {
         self.dependencies_ready(hr, &key.namespace)
             .await
             .map_err(HelmReleaseError::DependencyNotReady)?;
-        let (chart_namespace, chart_name) = self.ensure_chart(hr, &key.namespace).await?;
+        let (chart_namespace, chart_name, live_chart) =
+            self.ensure_chart(hr, &key.namespace).await?;
         status.helm_chart = Some(format!("{chart_namespace}/{chart_name}"));
-        let artifact = self.chart_artifact(&chart_namespace, &chart_name).await?;
+        let artifact = self.chart_artifact(&chart_namespace, &chart_name, &live_chart)?;
         let chart = self.load_chart(&artifact).await?;
         let values = self.values(hr, &key.namespace).await?;
         let config_digest = plan::config_digest(&values);
@@ -1489,6 +1546,17 @@ impl HelmReleaseReconciler {
     }
 }
 
+/// Whether `live` already has every field `desired` sets (the API server may add
+/// more: defaults, status).
+fn contains(live: &Value, desired: &Value) -> bool {
+    match (live, desired) {
+        (Value::Object(live), Value::Object(desired)) => desired
+            .iter()
+            .all(|(k, v)| live.get(k).is_some_and(|l| contains(l, v))),
+        (live, desired) => live == desired,
+    }
+}
+
 /// `status.inventory` as inventory entries.
 fn status_inventory(status: Option<&HelmReleaseStatus>) -> Vec<InventoryEntry> {
     status
@@ -1638,56 +1706,48 @@ impl Reconciler for HelmReleaseReconciler {
         KIND
     }
 
-    /// The HelmChart (its new artifacts) and the dependencies (their readiness).
+    /// The HelmChart (its new artifacts), the watched values objects and the
+    /// dependencies (their readiness).
     fn dependencies(&self, object: &Value) -> Vec<ObjectKey> {
         let namespace = text(object, "/metadata/namespace");
+        // A reference's namespace, defaulting to the HelmRelease's.
+        let namespace_of = |reference: &Value| match text(reference, "/namespace") {
+            "" => namespace.to_owned(),
+            ns => ns.to_owned(),
+        };
+        let list = |pointer: &str| {
+            object
+                .pointer(pointer)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
         let mut keys = Vec::new();
         if let Some(source) = object.pointer("/spec/chart/spec/sourceRef") {
-            let source_namespace = match text(source, "/namespace") {
-                "" => namespace,
-                ns => ns,
-            };
             let name = format!("{namespace}-{}", text(object, "/metadata/name"));
-            keys.push(ObjectKey::new("HelmChart", source_namespace, &name));
+            keys.push(ObjectKey::new("HelmChart", namespace_of(source), &name));
         }
         if let Some(chart_ref) = object.pointer("/spec/chartRef") {
-            let ref_namespace = match text(chart_ref, "/namespace") {
-                "" => namespace,
-                ns => ns,
-            };
+            let kind = text(chart_ref, "/kind");
             keys.push(ObjectKey::new(
-                text(chart_ref, "/kind"),
-                ref_namespace,
+                kind,
+                namespace_of(chart_ref),
                 text(chart_ref, "/name"),
             ));
         }
         // A change to a values ConfigMap or Secret (when watched) reconciles.
-        for reference in object
-            .pointer("/spec/valuesFrom")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for reference in list("/spec/valuesFrom") {
             keys.push(ObjectKey::new(
-                text(reference, "/kind"),
+                text(&reference, "/kind"),
                 namespace,
-                text(reference, "/name"),
+                text(&reference, "/name"),
             ));
         }
-        for dependency in object
-            .pointer("/spec/dependsOn")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let dep_namespace = match text(dependency, "/namespace") {
-                "" => namespace,
-                ns => ns,
-            };
+        for dependency in list("/spec/dependsOn") {
             keys.push(ObjectKey::new(
                 KIND,
-                dep_namespace,
-                text(dependency, "/name"),
+                namespace_of(&dependency),
+                text(&dependency, "/name"),
             ));
         }
         keys

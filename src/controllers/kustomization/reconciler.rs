@@ -27,6 +27,7 @@ use crate::apply::stages::{Action, ChangeSet, ChangeSetEntry, GroupKind};
 use crate::apply::{self as ssa, Applier, Impersonator, ObjectRef, Seen};
 use crate::controllers::conditions::{self, FALSE, READY, RECONCILING, STALLED, TRUE};
 use crate::controllers::events::{EventRecorder, EventType};
+use crate::controllers::finalizer::{self, FINALIZER};
 use crate::controllers::source_status::read_artifact;
 use crate::health;
 use crate::source::artifact::{extract_tar_gz, ArtifactStore};
@@ -35,8 +36,6 @@ use crate::source::unpacked::{UnpackError, Unpacked, UnpackedArtifacts};
 /// The field manager of our status writes, Flux's controller name.
 pub const CONTROLLER: &str = "kustomize-controller";
 const KIND: &str = "Kustomization";
-/// Flux's finalizer: deleting a Kustomization first garbage-collects what it applied.
-const FINALIZER: &str = "finalizers.fluxcd.io";
 /// Flux's health condition, present when the Kustomization waits for something.
 const HEALTHY: &str = "Healthy";
 
@@ -414,28 +413,7 @@ impl KustomizationReconciler {
 
     async fn set_finalizer(&self, key: &ObjectKey, present: bool) -> Result<(), ReconcileError> {
         let api: Api<Kustomization> = Api::namespaced(self.client.clone(), &key.namespace);
-        let Some(current) = api
-            .get_opt(&key.name)
-            .await
-            .map_err(|e| ReconcileError::new("FinalizerFailed", e.to_string()))?
-        else {
-            return Ok(());
-        };
-        let mut finalizers = current.metadata.finalizers.clone().unwrap_or_default();
-        let has = finalizers.iter().any(|f| f == FINALIZER);
-        if has == present {
-            return Ok(());
-        }
-        if present {
-            finalizers.push(FINALIZER.to_owned());
-        } else {
-            finalizers.retain(|f| f != FINALIZER);
-        }
-        let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": current.metadata.resource_version}});
-        api.patch(&key.name, &PatchParams::default(), &Patch::Merge(patch))
-            .await
-            .map(|_| ())
-            .map_err(|e| ReconcileError::new("FinalizerFailed", e.to_string()))
+        finalizer::set(&api, &key.name, present).await
     }
 }
 
