@@ -725,7 +725,8 @@ async fn hooks_run_around_the_release_and_tests_pass_and_fail() {
     let manifest = |test_image: &str| {
         json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
             "metadata": {"name": "hooked", "namespace": "flux-system"},
-            "spec": {"interval": "10m", "targetNamespace": "apps", "releaseName": "hooked", "timeout": "30s",
+            "spec": {"interval": "10m", "targetNamespace": "hooked", "releaseName": "hooked", "timeout": "30s",
+                "install": {"createNamespace": true},
                 "chart": {"spec": {"chart": "hooked",
                     "sourceRef": {"kind": "HelmRepository", "name": "fixtures"}}},
                 "test": {"enable": true},
@@ -737,13 +738,14 @@ async fn hooks_run_around_the_release_and_tests_pass_and_fail() {
     assert_eq!(tested["status"], "True", "{tested}");
     assert_eq!(
         tested["message"],
-        "Helm test succeeded for release apps/hooked.v1 with chart hooked@0.1.0: 1 test hooks completed successfully"
+        "Helm test succeeded for release hooked/hooked.v1 with chart hooked@0.1.0: 1 test hooks completed successfully",
+        "installed into the namespace install.createNamespace made"
     );
     assert_eq!(
         hr["status"]["history"][0]["testHooks"]["hooked-smoke"]["phase"],
         "Succeeded"
     );
-    let jobs: Api<Job> = Api::namespaced(client.clone(), "apps");
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "hooked");
     let migrate = jobs
         .get("hooked-migrate")
         .await
@@ -761,7 +763,7 @@ async fn hooks_run_around_the_release_and_tests_pass_and_fail() {
             .is_none(),
         "hook-succeeded deletes the hook after it ran"
     );
-    let status = helm_says(kubeconfig, "apps", "status", "hooked");
+    let status = helm_says(kubeconfig, "hooked", "status", "hooked");
     assert_eq!(status["status"], "deployed", "{status}");
 
     // A test that fails fails the upgrade (no retries: no remediation either).
@@ -784,4 +786,84 @@ async fn hooks_run_around_the_release_and_tests_pass_and_fail() {
         "{reason}: {message}"
     );
     assert_eq!(condition(&hr, "TestSuccess")["reason"], "TestFailed");
+}
+
+/// A tenant's HelmRelease acts as its service account: it installs where the
+/// account may write (release records included) and is refused elsewhere, with
+/// nothing written there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_helm_release_is_confined_to_its_namespace() {
+    use k8s_openapi::api::core::v1::Secret;
+    let world = World::start(&podinfo(), "6.14.1", "podinfo").await;
+    let (client, kubeconfig) = (world.client.clone(), world.server.kubeconfig_path());
+    let core = |kind: &str, plural: &str| {
+        ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("", "v1", kind), plural)
+    };
+    for ns in ["team-a", "team-b"] {
+        apply(
+            &Api::all_with(client.clone(), &core("Namespace", "namespaces")),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await;
+    }
+    apply(
+        &Api::namespaced_with(client.clone(), "team-a", &core("ServiceAccount", "serviceaccounts")),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "tenant", "namespace": "team-a"}}),
+    )
+    .await;
+    apply(
+        &Api::namespaced_with(
+            client.clone(),
+            "team-a",
+            &ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("rbac.authorization.k8s.io", "v1", "RoleBinding"),
+                "rolebindings",
+            ),
+        ),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "tenant-edit", "namespace": "team-a"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "subjects": [{"kind": "ServiceAccount", "name": "tenant", "namespace": "team-a"}]}),
+    )
+    .await;
+    let releases: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "team-a", &helm_release_resource());
+    for (name, target) in [("own", "team-a"), ("other", "team-b")] {
+        apply(
+            &releases,
+            json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                "metadata": {"name": name, "namespace": "team-a"},
+                "spec": {"interval": "10m", "targetNamespace": target, "serviceAccountName": "tenant",
+                    "releaseName": name, "timeout": "30s",
+                    "chart": {"spec": {"chart": "podinfo",
+                        "sourceRef": {"kind": "HelmRepository", "name": "podinfo", "namespace": "flux-system"}}}}}),
+        )
+        .await;
+    }
+    ready_at(&releases, "own", 1).await;
+    let listed = helm_says(kubeconfig, "team-a", "list", "");
+    assert_eq!(listed[0]["name"], "own", "{listed}");
+    let other = poll("the other namespace refused", || async {
+        let o = serde_json::to_value(releases.get("other").await.ok()?).ok()?;
+        ready(&o).filter(|(s, _, _)| s == "False")
+    })
+    .await;
+    assert!(other.2.contains("forbidden"), "{other:?}");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), "team-b");
+    assert!(
+        secrets
+            .list(&Default::default())
+            .await
+            .expect("list")
+            .items
+            .iter()
+            .all(|s| s.type_.as_deref() != Some("helm.sh/release.v1")),
+        "no release records written beyond the account's rights"
+    );
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "team-b");
+    assert!(deployments
+        .get_opt("other-podinfo")
+        .await
+        .expect("get")
+        .is_none());
 }

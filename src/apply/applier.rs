@@ -352,6 +352,12 @@ impl Applier {
         }
     }
 
+    /// Who this applier acts as: the client to do anything else the owner does in
+    /// its name (a release's records, for instance) with.
+    pub fn client(&self) -> &kube::Client {
+        &self.client
+    }
+
     /// The same applier applying as `owner`'s controller (its field manager).
     pub fn applying_for(mut self, owner: OwnerKind) -> Self {
         self.field_manager = owner.field_manager();

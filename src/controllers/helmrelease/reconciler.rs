@@ -467,7 +467,7 @@ impl HelmReleaseReconciler {
         let release_name = plan::release_name(hr);
         let namespace = target_namespace(hr, &key.namespace);
         let storage = ReleaseStorage::new(
-            &self.client,
+            applier.client(),
             &storage_namespace(hr, &key.namespace),
             &release_name,
         );
@@ -599,6 +599,19 @@ impl HelmReleaseReconciler {
             // (Helm 4 does not force conflicts by default).
             apply_method: "csa".into(),
         };
+        if install
+            && hr
+                .spec
+                .install
+                .as_ref()
+                .and_then(|i| i.create_namespace)
+                .unwrap_or(false)
+        {
+            // `install.createNamespace`: the target namespace, made as Helm's
+            // `--create-namespace` makes it (not part of the release), before the
+            // release's first record is stored there.
+            ensure_namespace(applier, &namespace).await.map_err(&fail)?;
+        }
         storage
             .write(&record)
             .await
@@ -793,7 +806,7 @@ impl HelmReleaseReconciler {
             }
         }
         let storage = ReleaseStorage::new(
-            &self.client,
+            applier.client(),
             &storage_namespace(hr, &key.namespace),
             &record.name,
         );
@@ -1003,7 +1016,7 @@ impl HelmReleaseReconciler {
         let release_name = plan::release_name(hr);
         let namespace = target_namespace(hr, &key.namespace);
         let storage = ReleaseStorage::new(
-            &self.client,
+            applier.client(),
             &storage_namespace(hr, &key.namespace),
             &release_name,
         );
@@ -1095,7 +1108,7 @@ impl HelmReleaseReconciler {
         let release_name = plan::release_name(hr);
         let namespace = target_namespace(hr, &key.namespace);
         let storage = ReleaseStorage::new(
-            &self.client,
+            applier.client(),
             &storage_namespace(hr, &key.namespace),
             &release_name,
         );
@@ -1269,7 +1282,7 @@ impl HelmReleaseReconciler {
         let release_name = plan::release_name(hr);
         let storage_ns = storage_namespace(hr, &key.namespace);
         status.storage_namespace = Some(storage_ns.clone());
-        let storage = ReleaseStorage::new(&self.client, &storage_ns, &release_name);
+        let storage = ReleaseStorage::new(applier.client(), &storage_ns, &release_name);
         let mut history = storage.history().await.map_err(HelmReleaseError::Storage)?;
         // One actor runs each HelmRelease: a release still pending now was left so by
         // a reconcile that died (a crash, a lost replica). Helm would refuse to act on
@@ -1555,6 +1568,21 @@ fn contains(live: &Value, desired: &Value) -> bool {
             .all(|(k, v)| live.get(k).is_some_and(|l| contains(l, v))),
         (live, desired) => live == desired,
     }
+}
+
+/// Creates `namespace` unless it exists.
+async fn ensure_namespace(applier: &Applier, namespace: &str) -> Result<(), String> {
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}});
+    let r = ObjectRef::of(&ns).map_err(|e| e.to_string())?;
+    let (before, _) = applier.before_apply(&r).await.map_err(|e| e.to_string())?;
+    if matches!(before, Seen::Version(_)) {
+        return Ok(());
+    }
+    applier
+        .apply(&ns, &before, false)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("failed to create namespace: {e}"))
 }
 
 /// `status.inventory` as inventory entries.
