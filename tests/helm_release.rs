@@ -709,6 +709,37 @@ async fn drift_is_corrected_or_reported_and_values_from_changes_upgrade() {
         helm_says(kubeconfig, "apps", "get_values", "fixed-podinfo"),
         json!({"replicaCount": 4})
     );
+
+    // Post-renderers (kustomize images and patches) change what is applied: an
+    // upgrade, and the stored manifest is the post-rendered one.
+    releases
+        .patch(
+            "fixed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"postRenderers": [{"kustomize": {
+                "images": [{"name": "ghcr.io/stefanprodan/podinfo", "newName": "registry.local/podinfo", "newTag": "6.14.1-patched"}],
+                "patches": [{"target": {"kind": "Deployment"},
+                    "patch": "- op: add\n  path: /metadata/annotations/post-rendered\n  value: \"yes\"\n"}]}}]}})),
+        )
+        .await
+        .expect("add post-renderers");
+    ready_at(&releases, "fixed", 3).await;
+    let web = deployments.get("fixed-podinfo").await.expect("deployment");
+    let image = web
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|s| s.containers[0].image.clone().unwrap_or_default())
+        .unwrap_or_default();
+    assert_eq!(image, "registry.local/podinfo:6.14.1-patched");
+    assert_eq!(
+        web.metadata
+            .annotations
+            .unwrap_or_default()
+            .get("post-rendered")
+            .map(String::as_str),
+        Some("yes")
+    );
 }
 
 /// Hooks and tests: pre- and post-install Jobs run around the release (a

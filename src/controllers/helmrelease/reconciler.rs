@@ -519,6 +519,11 @@ impl HelmReleaseReconciler {
             .objects_of(applier, &documents, &namespace, Some(&owner))
             .await
             .map_err(&fail)?;
+        if let Some(post_renderers) = hr.spec.post_renderers.clone().filter(|p| !p.is_empty()) {
+            objects = post_render(objects, post_renderers)
+                .await
+                .map_err(|e| fail(format!("error while running post render on files: {e}")))?;
+        }
         // The stored manifest is the post-rendered one, as Helm stores it.
         let manifest: String = rendered
             .manifests
@@ -1321,7 +1326,21 @@ impl HelmReleaseReconciler {
             config_digest: &config_digest,
             forced,
         };
-        let action = plan::next_action(latest, deployed_digest.as_deref(), &desired);
+        let post_renderers_digest = plan::digest_of(
+            serde_json::to_string(&hr.spec.post_renderers)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
+        let mut action = plan::next_action(latest, deployed_digest.as_deref(), &desired);
+        // Changed post-renderers change what is applied: an upgrade, as in Flux.
+        if action == ReleaseAction::UpToDate
+            && status
+                .observed_post_renderers_digest
+                .as_deref()
+                .is_some_and(|d| d != post_renderers_digest)
+        {
+            action = ReleaseAction::Upgrade;
+        }
         let generation = hr.metadata.generation;
         let reset_at = hr
             .metadata
@@ -1348,6 +1367,9 @@ impl HelmReleaseReconciler {
         }
         let namespace = target_namespace(hr, &key.namespace);
         if action == ReleaseAction::UpToDate {
+            status
+                .observed_post_renderers_digest
+                .get_or_insert(post_renderers_digest);
             let latest = latest
                 .cloned()
                 .ok_or_else(|| HelmReleaseError::Storage("no release".into()))?;
@@ -1404,6 +1426,7 @@ impl HelmReleaseReconciler {
         {
             Ok(mut record) => {
                 status.last_release_revision = Some(record.version as i32);
+                status.observed_post_renderers_digest = Some(post_renderers_digest);
                 let tested = self
                     .test_release(hr, key, applier, &mut record, status)
                     .await;
@@ -1568,6 +1591,48 @@ fn contains(live: &Value, desired: &Value) -> bool {
             .all(|(k, v)| live.get(k).is_some_and(|l| contains(l, v))),
         (live, desired) => live == desired,
     }
+}
+
+/// `spec.postRenderers`, in order: each a kustomize build of the rendered objects
+/// with its `patches` and `images`, as helm-controller's kustomize post-renderer.
+async fn post_render(
+    objects: Vec<Value>,
+    post_renderers: Vec<crate::api::helm_v2::PostRenderer>,
+) -> Result<Vec<Value>, String> {
+    tokio::task::spawn_blocking(move || {
+        let mut objects = objects;
+        for renderer in post_renderers {
+            let Some(kustomize) = renderer.kustomize else {
+                continue;
+            };
+            let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+            std::fs::write(
+                dir.path().join("resources.yaml"),
+                ferroflux_kustomize::to_yaml_stream(&objects),
+            )
+            .map_err(|e| e.to_string())?;
+            std::fs::write(
+                dir.path().join("kustomization.yaml"),
+                "resources:\n- resources.yaml\n",
+            )
+            .map_err(|e| e.to_string())?;
+            let mut options = ferroflux_kustomize::BuildOptions::flux(dir.path());
+            options.overlay = Some(ferroflux_kustomize::FluxOverlay {
+                patches: crate::controllers::kustomization::overlay_patches(
+                    kustomize.patches.as_deref().unwrap_or_default(),
+                ),
+                images: crate::controllers::kustomization::overlay_images(
+                    kustomize.images.as_deref().unwrap_or_default(),
+                ),
+                ..Default::default()
+            });
+            objects = ferroflux_kustomize::build_dir_with(dir.path(), &options)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(objects)
+    })
+    .await
+    .map_err(|e| e.to_string())?
 }
 
 /// Creates `namespace` unless it exists.

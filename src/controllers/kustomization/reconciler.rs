@@ -184,9 +184,11 @@ impl Workdir {
     }
 }
 
-/// The Flux overlay a Kustomization's spec asks for.
-pub(crate) fn overlay(ks: &Kustomization) -> ferroflux_kustomize::FluxOverlay {
-    let spec = &ks.spec;
+/// Flux's `patches` as the kustomize engine takes them (shared with the
+/// HelmRelease post-renderers).
+pub(crate) fn overlay_patches(
+    patches: &[crate::api::kustomize_v1::Patch],
+) -> Vec<(String, Option<ferroflux_kustomize::Selector>)> {
     let selector = |s: &crate::api::kustomize_v1::Selector| ferroflux_kustomize::Selector {
         group: s.group.clone().unwrap_or_default(),
         version: s.version.clone().unwrap_or_default(),
@@ -196,27 +198,36 @@ pub(crate) fn overlay(ks: &Kustomization) -> ferroflux_kustomize::FluxOverlay {
         label_selector: s.label_selector.clone().unwrap_or_default(),
         annotation_selector: s.annotation_selector.clone().unwrap_or_default(),
     };
+    patches
+        .iter()
+        .map(|p| (p.patch.clone(), p.target.as_ref().map(selector)))
+        .collect()
+}
+
+/// Flux's `images` as the kustomize engine takes them.
+pub(crate) fn overlay_images(
+    images: &[crate::api::kustomize_v1::Image],
+) -> Vec<ferroflux_kustomize::FluxImage> {
+    images
+        .iter()
+        .map(|i| ferroflux_kustomize::FluxImage {
+            name: i.name.clone(),
+            new_name: i.new_name.clone().unwrap_or_default(),
+            new_tag: i.new_tag.clone().unwrap_or_default(),
+            digest: i.digest.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// The Flux overlay a Kustomization's spec asks for.
+pub(crate) fn overlay(ks: &Kustomization) -> ferroflux_kustomize::FluxOverlay {
+    let spec = &ks.spec;
     ferroflux_kustomize::FluxOverlay {
         target_namespace: spec.target_namespace.clone().unwrap_or_default(),
         name_prefix: spec.name_prefix.clone().unwrap_or_default(),
         name_suffix: spec.name_suffix.clone().unwrap_or_default(),
-        patches: spec
-            .patches
-            .iter()
-            .flatten()
-            .map(|p| (p.patch.clone(), p.target.as_ref().map(selector)))
-            .collect(),
-        images: spec
-            .images
-            .iter()
-            .flatten()
-            .map(|i| ferroflux_kustomize::FluxImage {
-                name: i.name.clone(),
-                new_name: i.new_name.clone().unwrap_or_default(),
-                new_tag: i.new_tag.clone().unwrap_or_default(),
-                digest: i.digest.clone().unwrap_or_default(),
-            })
-            .collect(),
+        patches: overlay_patches(spec.patches.as_deref().unwrap_or_default()),
+        images: overlay_images(spec.images.as_deref().unwrap_or_default()),
         components: spec.components.clone().unwrap_or_default(),
         common_labels: spec
             .common_metadata
