@@ -898,3 +898,156 @@ async fn a_tenant_helm_release_is_confined_to_its_namespace() {
         .expect("get")
         .is_none());
 }
+
+/// What a spec asks of an install and an upgrade beyond the chart: `lookup` reads
+/// the live cluster, Jobs are waited for unless `disableWaitForJobs`,
+/// `commonMetadata` marks every object, `preserveValues` keeps the previous values
+/// under the new ones (as the Helm SDK then reports them), and `cleanupOnFail`
+/// deletes what a failed upgrade created and nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_common_metadata_preserved_values_and_cleanup_on_fail() {
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let chart = helm::repo_root().join("tests/fixtures/charts/settings");
+    let world = World::start(&chart, "0.1.0", "fixtures").await;
+    let (client, kubeconfig) = (world.client.clone(), world.server.kubeconfig_path());
+    let releases: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &helm_release_resource());
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
+    config_maps
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "greeting"},
+                "data": {"greeting": "hello from the cluster"}}))
+            .expect("configmap"),
+        )
+        .await
+        .expect("create the greeting");
+    let manifest = |values: Value, upgrade_timeout: &str| {
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "settings", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "targetNamespace": "apps", "releaseName": "settings",
+                "timeout": "30s",
+                "chart": {"spec": {"chart": "settings",
+                    "sourceRef": {"kind": "HelmRepository", "name": "fixtures"}}},
+                "install": {"disableWaitForJobs": true},
+                "upgrade": {"preserveValues": true, "cleanupOnFail": true,
+                    "disableWaitForJobs": true, "timeout": upgrade_timeout},
+                "commonMetadata": {"labels": {"team": "platform"}},
+                "values": values}})
+    };
+    // The batch Job never completes: the install is Ready only because Jobs are
+    // not waited for.
+    apply(
+        &releases,
+        manifest(
+            json!({"settings": {"first": "1"}, "batch": {"enabled": true, "image": "busybox:fail"}}),
+            "30s",
+        ),
+    )
+    .await;
+    ready_at(&releases, "settings", 1).await;
+    let settings = config_maps
+        .get("settings-settings")
+        .await
+        .expect("settings");
+    let data = settings.data.clone().unwrap_or_default();
+    assert_eq!(
+        data.get("greeting").map(String::as_str),
+        Some("hello from the cluster"),
+        "lookup read the live ConfigMap"
+    );
+    assert_eq!(data.get("first").map(String::as_str), Some("1"));
+    let team = |labels: Option<std::collections::BTreeMap<String, String>>| {
+        labels.unwrap_or_default().get("team").cloned()
+    };
+    assert_eq!(team(settings.metadata.labels), Some("platform".into()));
+    let deployment = Api::<Deployment>::namespaced(client.clone(), "apps")
+        .get("settings")
+        .await
+        .expect("deployment");
+    assert_eq!(team(deployment.metadata.labels), Some("platform".into()));
+    let batch = Api::<Job>::namespaced(client.clone(), "apps")
+        .get("settings-batch")
+        .await
+        .expect("the batch Job");
+    assert!(
+        !batch.status.and_then(|s| s.conditions).is_some_and(|c| c
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True")),
+        "the Job is not complete, and the release is Ready regardless"
+    );
+
+    // An upgrade with other values keeps the earlier ones under them.
+    apply(
+        &releases,
+        manifest(json!({"settings": {"second": "2"}}), "30s"),
+    )
+    .await;
+    ready_at(&releases, "settings", 2).await;
+    let data = config_maps
+        .get("settings-settings")
+        .await
+        .expect("settings")
+        .data
+        .unwrap_or_default();
+    assert_eq!(
+        (
+            data.get("first").map(String::as_str),
+            data.get("second").map(String::as_str)
+        ),
+        (Some("1"), Some("2")),
+        "{data:?}"
+    );
+    let values = helm_says(kubeconfig, "apps", "get_values", "settings");
+    assert_eq!(
+        values["settings"],
+        json!({"first": "1", "second": "2"}),
+        "{values}"
+    );
+    assert_eq!(values["batch"]["image"], "busybox:fail", "{values}");
+
+    // An upgrade that adds a ConfigMap and a Deployment that never becomes ready
+    // fails; cleanupOnFail deletes the ConfigMap it created, the rest stays.
+    apply(
+        &releases,
+        manifest(json!({"extra": true, "image": "nginx:fail"}), "3s"),
+    )
+    .await;
+    let failed = poll("the failed upgrade", || async {
+        let o = serde_json::to_value(releases.get("settings").await.ok()?).ok()?;
+        let (status, reason, _) = ready(&o)?;
+        (status == "False" && reason == "UpgradeFailed").then_some(o)
+    })
+    .await;
+    assert!(
+        failed["status"]["history"][0]["status"] == "failed",
+        "{}",
+        failed["status"]["history"]
+    );
+    assert!(
+        config_maps
+            .get_opt("settings-extra")
+            .await
+            .expect("get")
+            .is_none(),
+        "what the failed upgrade created is deleted"
+    );
+    assert!(
+        config_maps
+            .get_opt("settings-settings")
+            .await
+            .expect("get")
+            .is_some(),
+        "what it only updated stays"
+    );
+    let history = revisions(&helm_says(kubeconfig, "apps", "history", "settings"));
+    assert_eq!(
+        history,
+        [
+            (1, "superseded".to_owned()),
+            (2, "deployed".to_owned()),
+            (3, "failed".to_owned())
+        ]
+    );
+}

@@ -747,7 +747,11 @@ async fn a_panicking_reconcile_restarts_only_its_own_actor() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_tenant_does_not_starve_a_small_one() {
     let (open_gate, gate) = watch::channel(false);
-    let (replica, probe) = start(vec![("Kustomization", fast_config(2))], Some(gate)).await;
+    // One slot: each completion hands the slot to the next in line, so the order
+    // of completions is the order of the turns. (With two slots a turn granted to
+    // an actor whose worker thread the OS has descheduled can finish arbitrarily
+    // late on a loaded machine, which says nothing about fairness.)
+    let (replica, probe) = start(vec![("Kustomization", fast_config(1))], Some(gate)).await;
     for i in 0..500 {
         replica
             .router
@@ -772,36 +776,29 @@ async fn a_large_tenant_does_not_starve_a_small_one() {
             )))
             .unwrap();
     }
-    // Everything is queued behind the two (gated) slots before any completes.
+    // Everything is queued behind the one (gated) slot before any completes.
     eventually_async("all 505 queued", || async {
         let stats = kind_stats(&replica, "Kustomization").await;
-        stats.running == 505 && stats.scheduler.queued == 503 && stats.scheduler.in_flight == 2
+        stats.running == 505 && stats.scheduler.queued == 504 && stats.scheduler.in_flight == 1
     })
     .await;
     open_gate.send(true).unwrap();
     eventually("all reconciled", || probe.completed().len() == 505).await;
 
     let completed = probe.completed();
-    let last_b = completed
-        .iter()
-        .rposition(|k| k.namespace == "tenant-b")
-        .unwrap();
-    let a_positions: Vec<usize> = completed
+    let b_positions: Vec<usize> = completed
         .iter()
         .enumerate()
-        .filter(|(_, k)| k.namespace == "tenant-a")
+        .filter(|(_, k)| k.namespace == "tenant-b")
         .map(|(i, _)| i)
         .collect();
+    // Round-robin over the two namespaces: after the first turn, b's five take
+    // every other turn, so the last of them is done by the eleventh completion
+    // (sooner if some of b's actors queued before some of a's).
+    assert_eq!(b_positions.len(), 5, "{completed:?}");
     assert!(
-        last_b < a_positions[49],
-        "tenant-b finished at {last_b}, after tenant-a's 50th ({})",
-        a_positions[49]
-    );
-    // Round-robin: b's five are interleaved with a's, all within the first 2 + 2*5
-    // completions, give or take the order in which the two slots finish.
-    assert!(
-        last_b < 12 + 2,
-        "tenant-b's last reconcile completed at position {last_b}"
+        b_positions[4] <= 10,
+        "tenant-b's reconciles completed at positions {b_positions:?}"
     );
     replica.shutdown().await;
 }

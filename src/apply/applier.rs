@@ -570,6 +570,16 @@ impl Applier {
 
     /// Deletes an object (background propagation); a missing object counts as deleted.
     pub async fn delete(&self, r: &ObjectRef) -> Result<Action, ApplyError> {
+        self.delete_with(r, PropagationPolicy::Background).await
+    }
+
+    /// Deletes an object, its dependents as `propagation` says; a missing object
+    /// counts as deleted.
+    pub async fn delete_with(
+        &self,
+        r: &ObjectRef,
+        propagation: PropagationPolicy,
+    ) -> Result<Action, ApplyError> {
         let api = match self.api(r).await {
             Ok(api) => api,
             // The kind is gone (CRD deleted): so are its objects.
@@ -577,7 +587,7 @@ impl Applier {
             Err(e) => return Err(e),
         };
         let params = DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Background),
+            propagation_policy: Some(propagation),
             ..DeleteParams::default()
         };
         match api.delete(&r.name, &params).await {

@@ -14,6 +14,7 @@ pub mod stages;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use kube::api::PropagationPolicy;
 use serde_json::Value;
 
 pub use applier::{Applier, ApplyError, ObjectRef, Seen};
@@ -145,20 +146,23 @@ pub async fn prune(
     owner: &Owner,
 ) -> Result<ChangeSet, StagedError> {
     let stale = inventory::stale_objects(old, new)?;
-    delete_objects(applier, &stale, owner).await
+    delete_objects(applier, &stale, owner, PropagationPolicy::Background).await
 }
 
 /// Deletes every object the inventory lists (the owner is being deleted), in
 /// reverse apply order, with the same rules as prune. With `wait_for`, waits
 /// until the deleted objects are gone (`deletionPolicy: WaitForTermination`).
+/// `propagation` is what happens to their dependents (a HelmRelease's
+/// `uninstall.deletionPropagation`).
 pub async fn delete_all(
     applier: &Applier,
     entries: &[InventoryEntry],
     owner: &Owner,
     wait_for: Option<Duration>,
+    propagation: PropagationPolicy,
 ) -> Result<ChangeSet, StagedError> {
     let objects = inventory::deletion_order(entries)?;
-    let deleted = delete_objects(applier, &objects, owner).await?;
+    let deleted = delete_objects(applier, &objects, owner, propagation).await?;
     if let Some(timeout) = wait_for {
         wait_terminated(applier, &deleted, timeout).await?;
     }
@@ -169,6 +173,7 @@ async fn delete_objects(
     applier: &Applier,
     objects: &[InventoryObject],
     owner: &Owner,
+    propagation: PropagationPolicy,
 ) -> Result<ChangeSet, StagedError> {
     let mut results = ChangeSet::default();
     for object in objects {
@@ -186,7 +191,7 @@ async fn delete_objects(
         };
         let decision = inventory::prune_decision(live.as_ref(), owner);
         if decision == PruneDecision::Delete {
-            if let Err(error) = applier.delete(&r).await {
+            if let Err(error) = applier.delete_with(&r, propagation.clone()).await {
                 return Err(StagedError::Prune {
                     error,
                     survivors: inventory::prune_survivors(objects, &results),

@@ -128,6 +128,7 @@ fn template(args: &TemplateArgs) -> Result<String, String> {
             kube_version,
             api_versions: args.api_versions.clone(),
             strict: false,
+            lookup: None,
         },
         include_crds: args.include_crds,
         skip_schema_validation: args.skip_schema_validation,

@@ -17,6 +17,22 @@ pub const DEFAULT_KUBE_VERSION: &str = "v1.36.0";
 const HELM_VERSION: &str = "v4.2";
 const API_VERSIONS: &str = include_str!("api_versions.txt");
 
+/// The live cluster as a chart's `lookup` sees it: (apiVersion, kind, namespace,
+/// name) → the object as JSON, a `…List` with `items` when the name is empty, `{}`
+/// when there is none; an error fails the render.
+pub type LookupFn =
+    dyn Fn(&str, &str, &str, &str) -> Result<serde_json::Value, String> + Send + Sync;
+
+/// A cluster for `lookup` (without one, as `helm template`, it finds nothing).
+#[derive(Clone)]
+pub struct ClusterLookup(pub std::sync::Arc<LookupFn>);
+
+impl std::fmt::Debug for ClusterLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClusterLookup")
+    }
+}
+
 /// What a render is told about the release and the cluster.
 #[derive(Debug, Clone)]
 pub struct RenderOptions {
@@ -28,6 +44,8 @@ pub struct RenderOptions {
     /// Added to the default API versions (`--api-versions`).
     pub api_versions: Vec<String>,
     pub strict: bool,
+    /// What `lookup` reads; None renders offline.
+    pub lookup: Option<ClusterLookup>,
 }
 
 impl Default for RenderOptions {
@@ -40,6 +58,7 @@ impl Default for RenderOptions {
             kube_version: DEFAULT_KUBE_VERSION.to_owned(),
             api_versions: Vec::new(),
             strict: false,
+            lookup: None,
         }
     }
 }
@@ -129,6 +148,9 @@ fn execute_all(
     // A copy of the set: `tpl` and the missing-key option must not leak into the
     // next render.
     let mut templates = prepared.templates.clone();
+    if let Some(lookup) = &options.lookup {
+        funcs::add_live_lookup(&mut templates, lookup.clone());
+    }
     templates.missing_key = if options.strict {
         ferroflux_gotemplate::MissingKey::Error
     } else {

@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use ferroflux_gotemplate::Value as TemplateValue;
 use ferroflux_helm::release::{self as helm_release, ReleaseOptions};
-use ferroflux_helm::render::RenderOptions;
+use ferroflux_helm::render::{ClusterLookup, RenderOptions};
 use ferroflux_helm::storage::{self as helm_storage, status, StoredHook, StoredRelease};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{json, Value};
 
@@ -49,8 +49,6 @@ const TEST_SUCCESS: &str = "TestSuccess";
 const REMEDIATED: &str = "Remediated";
 /// Flux's default `spec.maxHistory`.
 const DEFAULT_MAX_HISTORY: usize = 5;
-/// Helm's default for `--timeout`, Flux's for `spec.timeout`.
-const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Reconciles HelmReleases.
 pub struct HelmReleaseReconciler {
@@ -109,8 +107,17 @@ fn storage_namespace(hr: &HelmRelease, namespace: &str) -> String {
         .unwrap_or_else(|| target_namespace(hr, namespace))
 }
 
+/// The release records of `hr`, read and written as the applier's account.
+fn release_storage(hr: &HelmRelease, namespace: &str, applier: &Applier) -> ReleaseStorage {
+    ReleaseStorage::new(
+        applier.client(),
+        &storage_namespace(hr, namespace),
+        &plan::release_name(hr),
+    )
+}
+
 fn timeout_of(hr: &HelmRelease) -> Duration {
-    parse_duration(hr.spec.timeout.as_deref()).unwrap_or(DEFAULT_TIMEOUT)
+    plan::release_timeout(hr)
 }
 
 /// The chart as a user reads it in messages: `podinfo@6.5.0`.
@@ -464,13 +471,10 @@ impl HelmReleaseReconciler {
         status: &mut HelmReleaseStatus,
     ) -> Result<StoredRelease, HelmReleaseError> {
         let install = action == ReleaseAction::Install;
+        let settings = plan::action_settings(hr, install);
         let release_name = plan::release_name(hr);
         let namespace = target_namespace(hr, &key.namespace);
-        let storage = ReleaseStorage::new(
-            applier.client(),
-            &storage_namespace(hr, &key.namespace),
-            &release_name,
-        );
+        let storage = release_storage(hr, &key.namespace, applier);
         let version = history.last().map_or(1, |r| r.version + 1);
         let label = chart_label(&chart);
         let fail = |message: String| {
@@ -490,14 +494,13 @@ impl HelmReleaseReconciler {
                 namespace: namespace.clone(),
                 revision: version,
                 is_upgrade: !install,
+                lookup: Some(cluster_lookup(
+                    applier.client().clone(),
+                    tokio::runtime::Handle::current(),
+                )),
                 ..RenderOptions::default()
             },
-            skip_schema_validation: hr
-                .spec
-                .install
-                .as_ref()
-                .and_then(|i| i.disable_schema_validation)
-                .unwrap_or(false),
+            skip_schema_validation: settings.disable_schema_validation,
             ..ReleaseOptions::default()
         };
         let user_values = TemplateValue::map(values.clone());
@@ -537,20 +540,8 @@ impl HelmReleaseReconciler {
                 )
             })
             .collect();
-        let crd_policy = if install {
-            hr.spec
-                .install
-                .as_ref()
-                .and_then(|i| i.crds.clone())
-                .unwrap_or_else(|| "Create".into())
-        } else {
-            hr.spec
-                .upgrade
-                .as_ref()
-                .and_then(|u| u.crds.clone())
-                .unwrap_or_else(|| "Skip".into())
-        };
-        if crd_policy != "Skip" {
+        plan::apply_common_metadata(&mut objects, hr);
+        if settings.crds != "Skip" {
             let crds: Vec<String> = helm_release::crd_files(&chart, &chart.name())
                 .into_iter()
                 .map(|(_, data)| String::from_utf8_lossy(&data).into_owned())
@@ -624,39 +615,30 @@ impl HelmReleaseReconciler {
         status.last_attempted_release_action =
             Some(if install { "install" } else { "upgrade" }.into());
 
-        let disable_wait = if install {
-            hr.spec.install.as_ref().and_then(|i| i.disable_wait)
-        } else {
-            hr.spec.upgrade.as_ref().and_then(|u| u.disable_wait)
-        }
-        .unwrap_or(false);
-        let disable_hooks = if install {
-            hr.spec.install.as_ref().and_then(|i| i.disable_hooks)
-        } else {
-            hr.spec.upgrade.as_ref().and_then(|u| u.disable_hooks)
-        }
-        .unwrap_or(false);
         let verb = if install { "install" } else { "upgrade" };
-        let timeout = timeout_of(hr);
+        let timeout = settings.timeout;
+        // What this action creates (not what it adopts or updates): a failed upgrade
+        // with `cleanupOnFail` deletes exactly that.
+        let mut created = Vec::new();
         let outcome = async {
-            if !disable_hooks {
+            if !settings.disable_hooks {
                 let event = format!("pre-{verb}");
                 hooks::run(applier, &mut record.hooks, &event, &namespace, timeout)
                     .await
                     .map_err(|e| format!("failed {event}: {e}"))?;
             }
             self.apply_release(
-                hr,
                 applier,
                 objects,
                 &owner,
                 history,
                 &namespace,
-                disable_wait,
+                &settings,
                 status,
+                &mut created,
             )
             .await?;
-            if !disable_hooks {
+            if !settings.disable_hooks {
                 let event = format!("post-{verb}");
                 hooks::run(applier, &mut record.hooks, &event, &namespace, timeout)
                     .await
@@ -702,6 +684,25 @@ impl HelmReleaseReconciler {
                 Ok(record)
             }
             Err(message) => {
+                if settings.cleanup_on_fail && !created.is_empty() {
+                    // Helm's cleanup: what the failed upgrade created goes again; the
+                    // inventory keeps what is left.
+                    tracing::info!(release = %release_name, objects = created.len(), "cleanup on fail: deleting what the upgrade created");
+                    ssa::delete_all(
+                        applier,
+                        &created,
+                        &owner,
+                        None,
+                        PropagationPolicy::Background,
+                    )
+                    .await
+                    .map_err(|e| fail(format!("{message}; cleanup on fail: {e}")))?;
+                    if let Some(inventory) = status.inventory.as_mut() {
+                        inventory
+                            .entries
+                            .retain(|e| !created.iter().any(|c| c.id == e.id));
+                    }
+                }
                 record.info.status = status::FAILED.into();
                 record.info.description = format!("Release \"{release_name}\" failed: {message}");
                 storage
@@ -719,32 +720,33 @@ impl HelmReleaseReconciler {
     #[allow(clippy::too_many_arguments)]
     async fn apply_release(
         &self,
-        hr: &HelmRelease,
         applier: &Applier,
         objects: Vec<Value>,
         owner: &Owner,
         history: &[StoredRelease],
         namespace: &str,
-        disable_wait: bool,
+        settings: &plan::ActionSettings,
         status: &mut HelmReleaseStatus,
+        created: &mut Vec<InventoryEntry>,
     ) -> Result<(), String> {
         let no_custom_stages = HashSet::<GroupKind>::new();
-        let timeout = timeout_of(hr);
-        let force = hr
-            .spec
-            .upgrade
-            .as_ref()
-            .and_then(|u| u.force)
-            .unwrap_or(false);
+        let timeout = settings.timeout;
         let options = ssa::ApplyOptions {
             owner,
-            force,
+            force: settings.force,
             timeout,
             custom_stage_kinds: &no_custom_stages,
         };
-        let applied = ssa::apply_staged(applier, objects, &options)
-            .await
-            .map_err(|e| e.to_string())?;
+        let applied = match ssa::apply_staged(applier, objects, &options).await {
+            Ok(applied) => applied,
+            Err(error) => {
+                if let ssa::StagedError::Apply { applied, .. } = &error {
+                    created.extend(created_entries(applied));
+                }
+                return Err(error.to_string());
+            }
+        };
+        created.extend(created_entries(&applied.change_set));
         self.remember(owner, applied.versions.clone());
         let new_inventory = applied.inventory();
         let mut old_inventory = status_inventory(Some(status));
@@ -763,10 +765,19 @@ impl HelmReleaseReconciler {
                 .map(|e| ResourceRef { id: e.id, v: e.v })
                 .collect(),
         });
-        if disable_wait {
+        if settings.disable_wait {
             return Ok(());
         }
-        let targets: Vec<ObjectRef> = applied.versions.iter().map(|(r, _)| r.clone()).collect();
+        let targets: Vec<ObjectRef> = applied
+            .versions
+            .iter()
+            .map(|(r, _)| r.clone())
+            .filter(|r| {
+                !(settings.disable_wait_for_jobs
+                    && r.kind == "Job"
+                    && r.api_version.starts_with("batch/"))
+            })
+            .collect();
         health::wait_for(applier, &targets, timeout, &[])
             .await
             .map(|_| ())
@@ -810,11 +821,7 @@ impl HelmReleaseReconciler {
                 hook.last_run = run.last_run.clone();
             }
         }
-        let storage = ReleaseStorage::new(
-            applier.client(),
-            &storage_namespace(hr, &key.namespace),
-            &record.name,
-        );
+        let storage = release_storage(hr, &key.namespace, applier);
         storage.write(record).await?;
         let subject = format!(
             "release {namespace}/{}.v{} with chart {}@{}",
@@ -1018,13 +1025,8 @@ impl HelmReleaseReconciler {
         applier: &Applier,
         keep_history: bool,
     ) -> Result<(), String> {
-        let release_name = plan::release_name(hr);
         let namespace = target_namespace(hr, &key.namespace);
-        let storage = ReleaseStorage::new(
-            applier.client(),
-            &storage_namespace(hr, &key.namespace),
-            &release_name,
-        );
+        let storage = release_storage(hr, &key.namespace, applier);
         let history = storage.history().await?;
         let owner = Owner::new(OwnerKind::HelmRelease, &key.name, &key.namespace);
         let mut entries = status_inventory(hr.status.as_ref());
@@ -1044,7 +1046,12 @@ impl HelmReleaseReconciler {
             .as_ref()
             .and_then(|u| u.disable_hooks)
             .unwrap_or(false);
-        let timeout = timeout_of(hr);
+        let timeout = hr
+            .spec
+            .uninstall
+            .as_ref()
+            .and_then(|u| parse_duration(u.timeout.as_deref()))
+            .unwrap_or_else(|| timeout_of(hr));
         let mut delete_hooks = history.last().map(|r| r.hooks.clone()).unwrap_or_default();
         if !disable_hooks {
             hooks::run(
@@ -1057,9 +1064,15 @@ impl HelmReleaseReconciler {
             .await
             .map_err(|e| format!("failed pre-delete: {e}"))?;
         }
-        ssa::delete_all(applier, &entries, &owner, None)
-            .await
-            .map_err(|e| e.to_string())?;
+        ssa::delete_all(
+            applier,
+            &entries,
+            &owner,
+            None,
+            plan::deletion_propagation(hr),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         if !disable_hooks {
             hooks::run(
                 applier,
@@ -1112,11 +1125,7 @@ impl HelmReleaseReconciler {
     ) -> Result<StoredRelease, String> {
         let release_name = plan::release_name(hr);
         let namespace = target_namespace(hr, &key.namespace);
-        let storage = ReleaseStorage::new(
-            applier.client(),
-            &storage_namespace(hr, &key.namespace),
-            &release_name,
-        );
+        let storage = release_storage(hr, &key.namespace, applier);
         let history = storage.history().await?;
         let target = history
             .iter()
@@ -1141,13 +1150,8 @@ impl HelmReleaseReconciler {
         record.info.status = status::PENDING_ROLLBACK.into();
         record.info.description = format!("Rollback to {}", target.version);
         storage.write(&record).await?;
-        let timeout = timeout_of(hr);
-        let disable_hooks = hr
-            .spec
-            .rollback
-            .as_ref()
-            .and_then(|r| r.disable_hooks)
-            .unwrap_or(false);
+        let settings = plan::rollback_settings(hr);
+        let (timeout, disable_hooks) = (settings.timeout, settings.disable_hooks);
         if !disable_hooks {
             hooks::run(
                 applier,
@@ -1159,8 +1163,16 @@ impl HelmReleaseReconciler {
             .await
             .map_err(|e| format!("failed pre-rollback: {e}"))?;
         }
+        let mut created = Vec::new();
         self.apply_release(
-            hr, applier, objects, &owner, &history, &namespace, false, status,
+            applier,
+            objects,
+            &owner,
+            &history,
+            &namespace,
+            &settings,
+            status,
+            &mut created,
         )
         .await?;
         if !disable_hooks {
@@ -1283,7 +1295,6 @@ impl HelmReleaseReconciler {
         let artifact = self.chart_artifact(&chart_namespace, &chart_name, &live_chart)?;
         let chart = self.load_chart(&artifact).await?;
         let values = self.values(hr, &key.namespace).await?;
-        let config_digest = plan::config_digest(&values);
         let release_name = plan::release_name(hr);
         let storage_ns = storage_namespace(hr, &key.namespace);
         status.storage_namespace = Some(storage_ns.clone());
@@ -1307,6 +1318,12 @@ impl HelmReleaseReconciler {
                 .map_err(HelmReleaseError::Storage)?;
         }
         let latest = history.last();
+        let values = plan::effective_values(
+            plan::action_settings(hr, false).preserve_values,
+            latest,
+            values,
+        );
+        let config_digest = plan::config_digest(&values);
         let deployed_digest = latest.map(|r| {
             let values =
                 ferroflux_helm::package::read_values(&r.config.to_string()).unwrap_or_default();
@@ -1331,13 +1348,25 @@ impl HelmReleaseReconciler {
                 .unwrap_or_default()
                 .as_bytes(),
         );
+        let common_metadata_digest = plan::digest_of(
+            serde_json::to_string(&hr.spec.common_metadata)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
         let mut action = plan::next_action(latest, deployed_digest.as_deref(), &desired);
-        // Changed post-renderers change what is applied: an upgrade, as in Flux.
+        // Changed post-renderers or common metadata change what is applied: an
+        // upgrade, as in Flux.
+        let changed = |observed: &Option<String>, digest: &str| {
+            observed.as_deref().is_some_and(|d| d != digest)
+        };
         if action == ReleaseAction::UpToDate
-            && status
-                .observed_post_renderers_digest
-                .as_deref()
-                .is_some_and(|d| d != post_renderers_digest)
+            && (changed(
+                &status.observed_post_renderers_digest,
+                &post_renderers_digest,
+            ) || changed(
+                &status.observed_common_metadata_digest,
+                &common_metadata_digest,
+            ))
         {
             action = ReleaseAction::Upgrade;
         }
@@ -1370,6 +1399,9 @@ impl HelmReleaseReconciler {
             status
                 .observed_post_renderers_digest
                 .get_or_insert(post_renderers_digest);
+            status
+                .observed_common_metadata_digest
+                .get_or_insert(common_metadata_digest);
             let latest = latest
                 .cloned()
                 .ok_or_else(|| HelmReleaseError::Storage("no release".into()))?;
@@ -1427,6 +1459,7 @@ impl HelmReleaseReconciler {
             Ok(mut record) => {
                 status.last_release_revision = Some(record.version as i32);
                 status.observed_post_renderers_digest = Some(post_renderers_digest);
+                status.observed_common_metadata_digest = Some(common_metadata_digest);
                 let tested = self
                     .test_release(hr, key, applier, &mut record, status)
                     .await;
@@ -1651,6 +1684,76 @@ async fn ensure_namespace(applier: &Applier, namespace: &str) -> Result<(), Stri
 }
 
 /// `status.inventory` as inventory entries.
+/// Helm's `lookup` during an install or upgrade: the live cluster as the applier's
+/// account reads it (the impersonated one when the spec names a service account).
+/// The render runs on its own thread, which waits here for the API server.
+fn cluster_lookup(client: kube::Client, runtime: tokio::runtime::Handle) -> ClusterLookup {
+    ClusterLookup(Arc::new(move |api_version, kind, namespace, name| {
+        runtime.block_on(lookup_live(
+            client.clone(),
+            api_version,
+            kind,
+            namespace,
+            name,
+        ))
+    }))
+}
+
+/// One `lookup`: the object, the list of them when `name` is empty, `{}` when the
+/// object does not exist (Helm's answer), an error otherwise.
+async fn lookup_live(
+    client: kube::Client,
+    api_version: &str,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<Value, String> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (resource, capabilities) = kube::discovery::pinned_kind(&client, &gvk)
+        .await
+        .map_err(|e| format!("lookup {api_version} {kind}: {e}"))?;
+    let api: Api<DynamicObject> =
+        if capabilities.scope == kube::discovery::Scope::Namespaced && !namespace.is_empty() {
+            Api::namespaced_with(client, namespace, &resource)
+        } else {
+            Api::all_with(client, &resource)
+        };
+    let failed = |e: kube::Error| format!("lookup {api_version} {kind} {namespace}/{name}: {e}");
+    if name.is_empty() {
+        let list = api
+            .list(&kube::api::ListParams::default())
+            .await
+            .map_err(failed)?;
+        let items: Vec<Value> = list
+            .items
+            .into_iter()
+            .filter_map(|o| serde_json::to_value(o).ok())
+            .collect();
+        return Ok(
+            json!({"apiVersion": api_version, "kind": format!("{kind}List"),
+            "metadata": {"resourceVersion": list.metadata.resource_version}, "items": items}),
+        );
+    }
+    match api.get_opt(name).await.map_err(failed)? {
+        Some(object) => serde_json::to_value(object).map_err(|e| e.to_string()),
+        None => Ok(json!({})),
+    }
+}
+
+/// The objects a change set created, as inventory entries.
+fn created_entries(change_set: &ssa::stages::ChangeSet) -> Vec<InventoryEntry> {
+    let created = ssa::stages::ChangeSet {
+        entries: change_set
+            .entries
+            .iter()
+            .filter(|e| e.action == ssa::stages::Action::Created)
+            .cloned()
+            .collect(),
+    };
+    ssa::inventory::inventory_from_change_set(&created)
+}
+
 fn status_inventory(status: Option<&HelmReleaseStatus>) -> Vec<InventoryEntry> {
     status
         .and_then(|s| s.inventory.as_ref())
@@ -1848,7 +1951,9 @@ impl Reconciler for HelmReleaseReconciler {
 
     async fn reconcile(&self, object: &Value, ctx: &ReconcileContext) -> ReconcileOutcome {
         let key = ctx.key.clone();
-        let hr: HelmRelease = match serde_json::from_value(object.clone()) {
+        let mut current = object.clone();
+        plan::read_legacy_fields(&mut current);
+        let hr: HelmRelease = match serde_json::from_value(current) {
             Ok(hr) => hr,
             Err(e) => {
                 return ReconcileOutcome::Stalled(ReconcileError::new("InvalidSpec", e.to_string()))

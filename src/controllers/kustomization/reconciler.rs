@@ -415,9 +415,15 @@ impl KustomizationReconciler {
         if inventory::finalizer_deletes_objects(policy, ks.spec.prune, suspended, entries.len()) {
             let owner = Owner::new(OwnerKind::Kustomization, &key.name, &key.namespace);
             let wait = (policy == DeletionPolicy::WaitForTermination).then(|| timeout_of(ks));
-            ssa::delete_all(applier, &entries, &owner, wait)
-                .await
-                .map_err(|e| ReconcileError::new("PruneFailed", e.to_string()))?;
+            ssa::delete_all(
+                applier,
+                &entries,
+                &owner,
+                wait,
+                kube::api::PropagationPolicy::Background,
+            )
+            .await
+            .map_err(|e| ReconcileError::new("PruneFailed", e.to_string()))?;
         }
         self.set_finalizer(key, false).await
     }
