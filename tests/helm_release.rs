@@ -24,6 +24,14 @@ fn helm_release_resource() -> ApiResource {
     )
 }
 
+/// Whether `name` is not there (any other answer than "not found" fails the test).
+async fn absent<K>(api: &Api<K>, name: &str) -> bool
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    api.get_opt(name).await.expect("get").is_none()
+}
+
 /// What the Helm SDK says about releases in `namespace`.
 fn helm_says(kubeconfig: &std::path::Path, namespace: &str, op: &str, name: &str) -> Value {
     sdk(
@@ -222,22 +230,14 @@ async fn a_helm_release_installs_upgrades_and_uninstalls_and_the_helm_sdk_agrees
             .and_then(|o| o.is_none().then_some(()))
     })
     .await;
-    assert!(deployments
-        .get_opt("apps-podinfo")
-        .await
-        .expect("get")
-        .is_none());
+    assert!(absent(&deployments, "apps-podinfo").await);
     assert_eq!(helm_says(kubeconfig, "apps", "list", ""), json!([]));
     let helm_charts: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
         "flux-system",
         &resource("HelmChart", "helmcharts"),
     );
-    assert!(helm_charts
-        .get_opt("flux-system-podinfo")
-        .await
-        .expect("get")
-        .is_none());
+    assert!(absent(&helm_charts, "flux-system-podinfo").await);
 
     // A release the Helm SDK installed is taken over and upgraded.
     let installed = sdk(
@@ -437,11 +437,7 @@ async fn a_failed_upgrade_is_rolled_back_and_a_failing_install_uninstalled() {
             .is_some_and(|l| l.iter().all(|r| r["name"] != "apps-broken")),
         "{listed}"
     );
-    assert!(deployments
-        .get_opt("apps-broken-podinfo")
-        .await
-        .expect("get")
-        .is_none());
+    assert!(absent(&deployments, "apps-broken-podinfo").await);
 }
 
 /// The guide's own HelmRelease (helm.toolkit.fluxcd.io/v2beta1, a version range,
@@ -788,10 +784,7 @@ async fn hooks_run_around_the_release_and_tests_pass_and_fail() {
         "the hook was waited for until complete"
     );
     assert!(
-        jobs.get_opt("hooked-announce")
-            .await
-            .expect("get")
-            .is_none(),
+        absent(&jobs, "hooked-announce").await,
         "hook-succeeded deletes the hook after it ran"
     );
     let status = helm_says(kubeconfig, "hooked", "status", "hooked");
@@ -892,11 +885,7 @@ async fn a_tenant_helm_release_is_confined_to_its_namespace() {
         "no release records written beyond the account's rights"
     );
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "team-b");
-    assert!(deployments
-        .get_opt("other-podinfo")
-        .await
-        .expect("get")
-        .is_none());
+    assert!(absent(&deployments, "other-podinfo").await);
 }
 
 /// What a spec asks of an install and an upgrade beyond the chart: `lookup` reads
@@ -1026,19 +1015,11 @@ async fn lookup_common_metadata_preserved_values_and_cleanup_on_fail() {
         failed["status"]["history"]
     );
     assert!(
-        config_maps
-            .get_opt("settings-extra")
-            .await
-            .expect("get")
-            .is_none(),
+        absent(&config_maps, "settings-extra").await,
         "what the failed upgrade created is deleted"
     );
     assert!(
-        config_maps
-            .get_opt("settings-settings")
-            .await
-            .expect("get")
-            .is_some(),
+        !absent(&config_maps, "settings-settings").await,
         "what it only updated stays"
     );
     let history = revisions(&helm_says(kubeconfig, "apps", "history", "settings"));

@@ -22,6 +22,23 @@ fn to_value(resource: &ApiResource, mut object: DynamicObject) -> Option<Value> 
     Some(value)
 }
 
+/// The watch's next event, None when it ends. The watcher retries by itself: a
+/// failed poll is only worth a log line and a pause.
+async fn next_event<K>(
+    stream: &mut (impl futures::Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Unpin),
+    kind: &str,
+) -> Option<watcher::Event<K>> {
+    loop {
+        match stream.try_next().await {
+            Ok(event) => return event,
+            Err(e) => {
+                tracing::warn!(%kind, error = %e, "watch error");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
 /// Watches every object of `resource` in all namespaces and tells `router` about each
 /// change, until the router stops. After a re-list, objects that vanished meanwhile
 /// are reported deleted.
@@ -32,15 +49,8 @@ pub async fn pump(client: kube::Client, resource: ApiResource, router: ActorRef<
     let mut known: HashSet<ObjectKey> = HashSet::new();
     let mut relisted: HashSet<ObjectKey> = HashSet::new();
     loop {
-        let event = match stream.try_next().await {
-            Ok(Some(event)) => event,
-            Ok(None) => return,
-            Err(e) => {
-                // The watcher retries by itself; a failed poll is only worth a log line.
-                tracing::warn!(kind = %resource.kind, error = %e, "watch error");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
+        let Some(event) = next_event(&mut stream, &resource.kind).await else {
+            return;
         };
         let sent = match event {
             watcher::Event::Init => {
@@ -101,14 +111,8 @@ pub async fn pump_referenced(
     let stream = watcher(api, watcher::Config::default().labels(label_selector));
     futures::pin_mut!(stream);
     loop {
-        let event = match stream.try_next().await {
-            Ok(Some(event)) => event,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(kind = %resource.kind, error = %e, "watch error");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                continue;
-            }
+        let Some(event) = next_event(&mut stream, &resource.kind).await else {
+            return;
         };
         // The initial list is not a change: what it lists was read by the first
         // reconcile anyway.

@@ -152,28 +152,9 @@ pub fn add_live_lookup(templates: &mut Templates, cluster: crate::render::Cluste
         Func::new(vec![Param::String; 4], None, move |_, a| {
             let text = |i: usize| a[i].as_str().unwrap_or_default().to_owned();
             let found = (cluster.0)(&text(0), &text(1), &text(2), &text(3))?;
-            Ok(unstructured(&found))
+            Ok(yaml::json_to_value(&found, true))
         }),
     );
-}
-
-/// JSON as Kubernetes' unstructured objects hold it: whole numbers are int64.
-fn unstructured(value: &serde_json::Value) -> Value {
-    match value {
-        serde_json::Value::Null => Value::Nil,
-        serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Float(n.as_f64().unwrap_or(0.0)),
-        },
-        serde_json::Value::String(s) => Value::from(s.as_str()),
-        serde_json::Value::Array(items) => Value::list(items.iter().map(unstructured).collect()),
-        serde_json::Value::Object(map) => Value::map(
-            map.iter()
-                .map(|(k, v)| (k.clone(), unstructured(v)))
-                .collect(),
-        ),
-    }
 }
 
 /// The stack a render runs on. Go grows its stacks; ours is fixed, and Helm lets an

@@ -220,21 +220,26 @@ fn is_float(text: &str) -> bool {
 /// float64).
 pub fn from_json(text: &str) -> Result<Value, String> {
     let parsed: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    Ok(from_json_value(&parsed))
+    Ok(json_to_value(&parsed, false))
 }
 
-fn from_json_value(value: &serde_json::Value) -> Value {
+/// JSON as a template value. Go decodes every number into a float64
+/// (`encoding/json`); Kubernetes' unstructured objects keep whole numbers as int64
+/// (`whole_numbers_as_int`).
+pub(crate) fn json_to_value(value: &serde_json::Value, whole_numbers_as_int: bool) -> Value {
+    let convert = |v: &serde_json::Value| json_to_value(v, whole_numbers_as_int);
     match value {
         serde_json::Value::Null => Value::Nil,
         serde_json::Value::Bool(b) => Value::Bool(*b),
-        serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
+        serde_json::Value::Number(n) => match n.as_i64().filter(|_| whole_numbers_as_int) {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
         serde_json::Value::String(s) => Value::from(s.as_str()),
-        serde_json::Value::Array(items) => Value::list(items.iter().map(from_json_value).collect()),
-        serde_json::Value::Object(map) => Value::map(
-            map.iter()
-                .map(|(k, v)| (k.clone(), from_json_value(v)))
-                .collect(),
-        ),
+        serde_json::Value::Array(items) => Value::list(items.iter().map(convert).collect()),
+        serde_json::Value::Object(map) => {
+            Value::map(map.iter().map(|(k, v)| (k.clone(), convert(v))).collect())
+        }
     }
 }
 

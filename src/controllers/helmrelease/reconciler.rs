@@ -33,7 +33,7 @@ use crate::apply::stages::GroupKind;
 use crate::apply::{self as ssa, Applier, Impersonator, ObjectRef, Seen};
 use crate::controllers::conditions::{self, FALSE, READY, RECONCILING, STALLED, TRUE};
 use crate::controllers::events::{EventRecorder, EventType};
-use crate::controllers::finalizer::{self, FINALIZER};
+use crate::controllers::finalizer;
 use crate::controllers::source_status::read_artifact;
 use crate::health;
 use crate::source::artifact::ArtifactStore;
@@ -1970,36 +1970,18 @@ impl Reconciler for HelmReleaseReconciler {
                 return ReconcileOutcome::Transient(ReconcileError::new("ImpersonationFailed", e))
             }
         };
-        if object.pointer("/metadata/deletionTimestamp").is_some() {
-            return match self.finalize(&hr, &key, &applier).await {
-                Ok(()) => ReconcileOutcome::Ready {
-                    requeue_after: None,
-                },
-                Err(e) => ReconcileOutcome::Transient(e),
-            };
-        }
-        if hr.spec.suspend == Some(true) {
-            return ReconcileOutcome::Ready {
-                requeue_after: None,
-            };
-        }
-        let has_finalizer = hr
-            .metadata
-            .finalizers
-            .iter()
-            .flatten()
-            .any(|f| f == FINALIZER);
-        if !has_finalizer {
-            if let Err(e) = self.set_finalizer(&key, true).await {
-                return ReconcileOutcome::Transient(e);
-            }
+        if let Some(outcome) = finalizer::prologue(
+            object,
+            self.finalize(&hr, &key, &applier),
+            self.set_finalizer(&key, true),
+        )
+        .await
+        {
+            return outcome;
         }
         let mut status = hr.status.clone().unwrap_or_default();
-        status.last_handled_reconcile_at = object
-            .pointer("/metadata/annotations/reconcile.fluxcd.io~1requestedAt")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .or(status.last_handled_reconcile_at);
+        status.last_handled_reconcile_at =
+            finalizer::requested_at(object).or(status.last_handled_reconcile_at);
         let result = self.run_phases(&hr, &key, &applier, &mut status).await;
         self.finish(object, &hr, &key, status, result, ctx).await
     }
