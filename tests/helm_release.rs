@@ -921,7 +921,7 @@ async fn lookup_common_metadata_preserved_values_and_cleanup_on_fail() {
                     "sourceRef": {"kind": "HelmRepository", "name": "fixtures"}}},
                 "install": {"disableWaitForJobs": true},
                 "upgrade": {"preserveValues": true, "cleanupOnFail": true,
-                    "disableWaitForJobs": true, "timeout": upgrade_timeout},
+                    "timeout": upgrade_timeout},
                 "commonMetadata": {"labels": {"team": "platform"}},
                 "values": values}})
     };
@@ -957,7 +957,7 @@ async fn lookup_common_metadata_preserved_values_and_cleanup_on_fail() {
         .expect("deployment");
     assert_eq!(team(deployment.metadata.labels), Some("platform".into()));
     let batch = Api::<Job>::namespaced(client.clone(), "apps")
-        .get("settings-batch")
+        .get("settings-batch-1")
         .await
         .expect("the batch Job");
     assert!(
@@ -967,13 +967,27 @@ async fn lookup_common_metadata_preserved_values_and_cleanup_on_fail() {
         "the Job is not complete, and the release is Ready regardless"
     );
 
-    // An upgrade with other values keeps the earlier ones under them.
+    // An upgrade with other values keeps the earlier ones under them; its Job is
+    // waited for until complete (the upgrade does not disable that).
     apply(
         &releases,
-        manifest(json!({"settings": {"second": "2"}}), "30s"),
+        manifest(
+            json!({"settings": {"second": "2"}, "batch": {"image": "busybox:1.36"}}),
+            "30s",
+        ),
     )
     .await;
     ready_at(&releases, "settings", 2).await;
+    let batch = Api::<Job>::namespaced(client.clone(), "apps")
+        .get("settings-batch-2")
+        .await
+        .expect("the upgrade's batch Job");
+    assert!(
+        batch.status.and_then(|s| s.conditions).is_some_and(|c| c
+            .iter()
+            .any(|c| c.type_ == "Complete" && c.status == "True")),
+        "Ready only once the Job completed"
+    );
     let data = config_maps
         .get("settings-settings")
         .await
@@ -994,10 +1008,15 @@ async fn lookup_common_metadata_preserved_values_and_cleanup_on_fail() {
         json!({"first": "1", "second": "2"}),
         "{values}"
     );
-    assert_eq!(values["batch"]["image"], "busybox:fail", "{values}");
+    assert_eq!(
+        values["batch"],
+        json!({"enabled": true, "image": "busybox:1.36"}),
+        "{values}"
+    );
 
-    // An upgrade that adds a ConfigMap and a Deployment that never becomes ready
-    // fails; cleanupOnFail deletes the ConfigMap it created, the rest stays.
+    // An upgrade that adds a ConfigMap (and its own Job) with a Deployment that
+    // never becomes ready fails; cleanupOnFail deletes what it created, the rest
+    // stays.
     apply(
         &releases,
         manifest(json!({"extra": true, "image": "nginx:fail"}), "3s"),
@@ -1018,6 +1037,8 @@ async fn lookup_common_metadata_preserved_values_and_cleanup_on_fail() {
         absent(&config_maps, "settings-extra").await,
         "what the failed upgrade created is deleted"
     );
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "apps");
+    assert!(absent(&jobs, "settings-batch-3").await);
     assert!(
         !absent(&config_maps, "settings-settings").await,
         "what it only updated stays"

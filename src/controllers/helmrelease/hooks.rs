@@ -126,17 +126,7 @@ async fn run_one(
         .apply(&object, &Seen::Absent, false)
         .await
         .map_err(|e| e.to_string())?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let result = loop {
-        let live = applier.get(&r).await.map_err(|e| e.to_string())?;
-        if let Some(done) = live.as_ref().and_then(outcome) {
-            break done;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            break Err("timed out waiting for the condition".into());
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let result = wait_finished(applier, &r, tokio::time::Instant::now() + timeout).await;
     hook.last_run.completed_at = now();
     hook.last_run.phase = if result.is_ok() {
         "Succeeded"
@@ -152,6 +142,25 @@ async fn run_one(
         applier.delete(&r).await.map_err(|e| e.to_string())?;
     }
     result
+}
+
+/// Polls `r` until it has finished ([`outcome`]): a Job until it completes or fails,
+/// as Helm waits for hooks and (`--wait-for-jobs`) for a release's Jobs.
+pub async fn wait_finished(
+    applier: &Applier,
+    r: &ObjectRef,
+    deadline: tokio::time::Instant,
+) -> Result<(), String> {
+    loop {
+        let live = applier.get(r).await.map_err(|e| e.to_string())?;
+        if let Some(done) = live.as_ref().and_then(outcome) {
+            return done;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err("timed out waiting for the condition".into());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Deletes an earlier run's object and waits until it is gone.

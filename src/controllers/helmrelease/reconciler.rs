@@ -768,20 +768,24 @@ impl HelmReleaseReconciler {
         if settings.disable_wait {
             return Ok(());
         }
-        let targets: Vec<ObjectRef> = applied
-            .versions
-            .iter()
-            .map(|(r, _)| r.clone())
-            .filter(|r| {
-                !(settings.disable_wait_for_jobs
-                    && r.kind == "Job"
-                    && r.api_version.starts_with("batch/"))
-            })
-            .collect();
+        let deadline = tokio::time::Instant::now() + timeout;
+        let targets: Vec<ObjectRef> = applied.versions.iter().map(|(r, _)| r.clone()).collect();
         health::wait_for(applier, &targets, timeout, &[])
             .await
-            .map(|_| ())
-            .map_err(|failure| format!("context deadline exceeded: {failure}"))
+            .map_err(|failure| format!("context deadline exceeded: {failure}"))?;
+        // kstatus calls a running Job ready; helm-controller (Helm's
+        // `--wait-for-jobs`) waits until it is complete, unless told not to.
+        if !settings.disable_wait_for_jobs {
+            for job in targets
+                .iter()
+                .filter(|r| r.kind == "Job" && r.api_version.starts_with("batch/"))
+            {
+                hooks::wait_finished(applier, job, deadline)
+                    .await
+                    .map_err(|e| format!("context deadline exceeded: {}: {e}", job.display()))?;
+            }
+        }
+        Ok(())
     }
 
     /// `spec.test.enable`: runs the release's test hooks (minus `filters` that
