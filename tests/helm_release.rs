@@ -6,8 +6,13 @@
 
 #[path = "common/helm.rs"]
 mod helm;
+#[path = "common/registry.rs"]
+mod registry;
 #[path = "common/replica.rs"]
 mod replica;
+#[path = "../src/source/testutil.rs"]
+#[allow(dead_code)]
+mod testutil;
 
 use ferroflux_apiserver::Config;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -1052,4 +1057,69 @@ async fn lookup_common_metadata_preserved_values_and_cleanup_on_fail() {
             (3, "failed".to_owned())
         ]
     );
+}
+
+/// `chartRef` to an OCIRepository: a chart the Helm SDK pushed to a registry, pulled as
+/// the layer of Helm's chart media type and copied as it is, is installed as from a
+/// HelmChart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chart_from_an_oci_repository_is_installed() {
+    let (server, client) = flux_cluster(Config::default(), &["flux-system", "apps"]).await;
+    let registry = registry::Registry::start("flux", "s3cr3t");
+    let packaged = tempfile::tempdir().expect("dir");
+    let archives = package(packaged.path(), &[(&podinfo(), "6.14.1")], None);
+    let pushed = sdk(
+        "oci_push.py",
+        &json!({"host": registry.host(), "username": "flux", "password": "s3cr3t",
+            "remote": format!("oci://{}/charts", registry.host()), "charts": archives}),
+    );
+    assert!(pushed.get("error").is_none(), "{pushed}");
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    let config = json!({"auths": {registry.host(): {"username": "flux", "password": "s3cr3t"}}});
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), "flux-system")
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "registry"},
+                "type": "kubernetes.io/dockerconfigjson",
+                "stringData": {".dockerconfigjson": config.to_string()}}))
+            .expect("secret"),
+        )
+        .await
+        .expect("create the registry secret");
+    let repositories: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "flux-system",
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "OCIRepository"),
+            "ocirepositories",
+        ),
+    );
+    apply(
+        &repositories,
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "url": format!("oci://{}/charts/podinfo", registry.host()),
+                "ref": {"semver": ">=6.0.0"}, "insecure": true, "secretRef": {"name": "registry"},
+                "layerSelector": {"mediaType": "application/vnd.cncf.helm.chart.content.v1.tar+gzip",
+                    "operation": "copy"}}}),
+    )
+    .await;
+    let releases: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &helm_release_resource());
+    apply(
+        &releases,
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "podinfo", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "targetNamespace": "apps", "releaseName": "podinfo",
+                "chartRef": {"kind": "OCIRepository", "name": "podinfo"},
+                "install": {"disableWait": true}}}),
+    )
+    .await;
+    let hr = ready_at(&releases, "podinfo", 1).await;
+    let (_, reason, message) = ready(&hr).expect("ready");
+    assert_eq!(reason, "InstallSucceeded", "{message}");
+    assert!(message.ends_with("with chart podinfo@6.14.1"), "{message}");
+    let status = helm_says(server.kubeconfig_path(), "apps", "status", "podinfo");
+    assert_eq!(status["status"], "deployed", "{status}");
 }

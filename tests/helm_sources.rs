@@ -7,6 +7,8 @@
 
 #[path = "common/helm.rs"]
 mod helm;
+#[path = "common/registry.rs"]
+mod registry;
 #[path = "common/replica.rs"]
 mod replica;
 #[path = "../src/source/testutil.rs"]
@@ -14,11 +16,11 @@ mod replica;
 mod testutil;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use ferroflux_apiserver::Config;
 use helm::{apply, package, podinfo, repo_root, resource, sdk, ChartServer};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use registry::Registry;
 use replica::{cli, flux_cluster, poll, ready, start_replica};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -34,60 +36,6 @@ fn copy_chart(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), &target).expect("copy");
         }
-    }
-}
-
-/// Debian's docker-registry on a loopback port, behind htpasswd basic auth.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start(username: &str, password: &str) -> Self {
-        let dir = tempfile::tempdir().expect("dir");
-        let htpasswd = Command::new("htpasswd")
-            .args(["-Bbn", username, password])
-            .output()
-            .expect("htpasswd (apache2-utils) is installed by scripts/test.sh");
-        assert!(htpasswd.status.success());
-        std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).expect("htpasswd");
-        let port = testutil::free_port();
-        let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n\
-             http:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: charts\n    path: {root}/htpasswd\n",
-            root = dir.path().display()
-        );
-        std::fs::write(dir.path().join("config.yml"), config).expect("config");
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry is installed by scripts/test.sh");
-        testutil::wait_for(
-            "the registry answers",
-            std::time::Duration::from_secs(20),
-            || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
-        );
-        Registry {
-            child,
-            port,
-            _dir: dir,
-        }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

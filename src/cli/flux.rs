@@ -90,6 +90,18 @@ pub const HELM_CHART: FluxKind = FluxKind {
     quote_failure: false,
 };
 
+pub const OCI_REPOSITORY: FluxKind = FluxKind {
+    group: "source.toolkit.fluxcd.io",
+    version: "v1",
+    kind: "OCIRepository",
+    plural: "ocirepositories",
+    display: "OCIRepository",
+    revision: "/status/artifact/revision",
+    done_verb: "fetched",
+    truncate_hex: true,
+    quote_failure: false,
+};
+
 pub const KUSTOMIZATION: FluxKind = FluxKind {
     group: "kustomize.toolkit.fluxcd.io",
     version: "v1",

@@ -6,6 +6,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod apiserver;
+mod artifact;
 mod create;
 mod dev;
 pub mod flux;
@@ -111,6 +112,11 @@ enum Command {
         #[command(flatten)]
         global: flux::GlobalArgs,
     },
+    /// Push an artifact to an OCI registry, as `flux push artifact` does.
+    Push {
+        #[command(subcommand)]
+        what: PushCommand,
+    },
     /// Resume a suspended Flux resource.
     Resume {
         #[command(subcommand)]
@@ -118,6 +124,12 @@ enum Command {
         #[command(flatten)]
         global: flux::GlobalArgs,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum PushCommand {
+    /// Pack a directory and push it as a Flux OCI artifact.
+    Artifact(artifact::PushArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -240,6 +252,8 @@ enum GetSourceKind {
     Helm(GetArgs),
     /// Get HelmChart statuses.
     Chart(GetArgs),
+    /// Get OCIRepository statuses.
+    Oci(GetArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -277,6 +291,8 @@ enum NamedSourceKind {
     Helm { name: String },
     /// A HelmChart.
     Chart { name: String },
+    /// An OCIRepository.
+    Oci { name: String },
 }
 
 impl NamedSourceKind {
@@ -285,6 +301,7 @@ impl NamedSourceKind {
             NamedSourceKind::Git { name } => (&flux::GIT_REPOSITORY, name),
             NamedSourceKind::Helm { name } => (&flux::HELM_REPOSITORY, name),
             NamedSourceKind::Chart { name } => (&flux::HELM_CHART, name),
+            NamedSourceKind::Oci { name } => (&flux::OCI_REPOSITORY, name),
         }
     }
 }
@@ -300,6 +317,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dev(args) => dev::run(args),
         Command::Kustomize { command } => kustomize::run(command),
         Command::Helm { command } => helm::run(command),
+        Command::Push {
+            what: PushCommand::Artifact(args),
+        } => artifact::push(args).map(|()| ExitCode::SUCCESS),
         Command::Export { what, global } => {
             let (kind, name) = what.split();
             block_on(inspect::export(&global, kind, &name))
@@ -348,6 +368,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 GetSourceKind::Git(args) => (&flux::GIT_REPOSITORY, args),
                 GetSourceKind::Helm(args) => (&flux::HELM_REPOSITORY, args),
                 GetSourceKind::Chart(args) => (&flux::HELM_CHART, args),
+                GetSourceKind::Oci(args) => (&flux::OCI_REPOSITORY, args),
             };
             block_on(flux::get(
                 &global,

@@ -17,6 +17,7 @@ use crate::controllers::helmchart::HelmChartReconciler;
 use crate::controllers::helmrelease::{self, HelmReleaseReconciler};
 use crate::controllers::helmrepository::HelmRepositoryReconciler;
 use crate::controllers::kustomization::{self, KustomizationReconciler};
+use crate::controllers::ocirepository::OciRepositoryReconciler;
 use crate::raft::{Cluster, ClusterOptions, LeaseConfig, SlotOwnership};
 use crate::source::artifact::ArtifactStore;
 use crate::source::unpacked::UnpackedArtifacts;
@@ -259,6 +260,11 @@ pub(crate) async fn start(
         store: store.clone(),
         events: EventRecorder::new(client.clone(), CONTROLLER, args.id.clone()),
     };
+    let oci_repositories = OciRepositoryReconciler {
+        client: client.clone(),
+        store: store.clone(),
+        events: EventRecorder::new(client.clone(), CONTROLLER, args.id.clone()),
+    };
     let helm_charts = HelmChartReconciler {
         client: client.clone(),
         store: store.clone(),
@@ -309,6 +315,7 @@ pub(crate) async fn start(
         vec![
             KindRegistration::new(git, kind_config.clone()),
             KindRegistration::new(helm_repositories, kind_config.clone()),
+            KindRegistration::new(oci_repositories, kind_config.clone()),
             KindRegistration::new(helm_charts, kind_config.clone()),
             KindRegistration::new(helm_releases, kind_config.clone()),
             KindRegistration::new(kustomizations, kind_config),
@@ -376,6 +383,12 @@ pub(crate) async fn start(
             "helmrepositories",
         ),
         ("source.toolkit.fluxcd.io", "v1", "HelmChart", "helmcharts"),
+        (
+            "source.toolkit.fluxcd.io",
+            "v1",
+            "OCIRepository",
+            "ocirepositories",
+        ),
         (
             "helm.toolkit.fluxcd.io",
             "v2",

@@ -8,5 +8,6 @@ pub mod helmchart;
 pub mod helmrelease;
 pub mod helmrepository;
 pub mod kustomization;
+pub mod ocirepository;
 pub mod source_status;
 pub mod watch;

@@ -8,6 +8,7 @@ pub mod helmrepo;
 pub mod http;
 pub mod ignore;
 pub mod oci;
+pub mod ociartifact;
 pub mod unpacked;
 
 #[cfg(test)]

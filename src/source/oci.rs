@@ -33,6 +33,13 @@ pub enum OciError {
     Transport { url: String, message: String },
     #[error("GET {url}: unexpected status code {status}")]
     Status { url: String, status: u16 },
+    #[error("{method} {url}: unexpected status code {status}: {body}")]
+    Refused {
+        method: String,
+        url: String,
+        status: u16,
+        body: String,
+    },
     #[error("{0}")]
     Manifest(String),
     #[error("chart layer of {reference} is {size} bytes, over the limit of {limit} bytes")]
@@ -232,11 +239,13 @@ impl OciClient {
         })
     }
 
+    /// The repository of `chart` under the URL's path; the path itself for an
+    /// empty name (an OCIRepository's URL names its repository).
     fn repository(&self, chart: &str) -> String {
-        if self.path.is_empty() {
-            chart.to_owned()
-        } else {
-            format!("{}/{chart}", self.path)
+        match (self.path.is_empty(), chart.is_empty()) {
+            (true, _) => chart.to_owned(),
+            (false, true) => self.path.clone(),
+            (false, false) => format!("{}/{chart}", self.path),
         }
     }
 
@@ -247,8 +256,56 @@ impl OciClient {
             url: url.clone(),
             message: e.to_string(),
         };
+        let mut response = self
+            .send(
+                reqwest::Method::GET,
+                &url,
+                &[("Accept", accept.to_owned())],
+                None,
+            )
+            .await?;
+        if !response.status().is_success() {
+            return Err(OciError::Status {
+                url,
+                status: response.status().as_u16(),
+            });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(transport)? {
+            body.extend_from_slice(&chunk);
+            if body.len() as u64 > limit {
+                return Err(OciError::TooLarge {
+                    reference: url,
+                    size: body.len() as u64,
+                    limit,
+                });
+            }
+        }
+        Ok(body)
+    }
+
+    /// A request with the registry's authentication dance: sent as it is, and once
+    /// more with the credentials (`Basic`) or a token from the realm (`Bearer`) when
+    /// refused with a challenge. The response, whatever its status.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: Option<&[u8]>,
+    ) -> Result<reqwest::Response, OciError> {
+        let transport = |e: reqwest::Error| OciError::Transport {
+            url: url.to_owned(),
+            message: e.to_string(),
+        };
         let send = |authorization: Option<String>| {
-            let mut request = self.http.get(&url).header("Accept", accept);
+            let mut request = self.http.request(method.clone(), url);
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            if let Some(body) = body {
+                request = request.body(body.to_vec());
+            }
             if let Some(value) = authorization {
                 request = request.header("Authorization", value);
             }
@@ -289,24 +346,7 @@ impl OciClient {
                 response = send(Some(authorization)).await.map_err(transport)?;
             }
         }
-        if !response.status().is_success() {
-            return Err(OciError::Status {
-                url,
-                status: response.status().as_u16(),
-            });
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(transport)? {
-            body.extend_from_slice(&chunk);
-            if body.len() as u64 > limit {
-                return Err(OciError::TooLarge {
-                    reference: url,
-                    size: body.len() as u64,
-                    limit,
-                });
-            }
-        }
-        Ok(body)
+        Ok(response)
     }
 
     /// A bearer token from the challenge's realm, with the credentials if any.
@@ -433,6 +473,132 @@ impl OciClient {
         }
         Ok(blob)
     }
+
+    /// The manifest `reference` (a tag or `sha256:` digest) names in this
+    /// repository: its digest (sha256 of the bytes the registry sent) and its JSON.
+    pub async fn manifest(&self, reference: &str) -> Result<(String, serde_json::Value), OciError> {
+        let repository = self.repository("");
+        let bytes = self
+            .get(
+                &format!("/v2/{repository}/manifests/{reference}"),
+                MANIFEST,
+                4 << 20,
+            )
+            .await?;
+        let digest = format!(
+            "sha256:{}",
+            super::artifact::to_hex(&sha2::Sha256::digest(&bytes))
+        );
+        if reference.starts_with("sha256:") && reference != digest {
+            return Err(OciError::Manifest(format!(
+                "the manifest {repository}@{reference} has digest {digest}"
+            )));
+        }
+        let manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            OciError::Manifest(format!("invalid manifest of {repository}:{reference}: {e}"))
+        })?;
+        Ok((digest, manifest))
+    }
+
+    /// A blob of this repository, at most `limit` bytes, checked against `digest`.
+    pub async fn blob(&self, digest: &str, limit: u64) -> Result<Vec<u8>, OciError> {
+        let repository = self.repository("");
+        let bytes = self
+            .get(
+                &format!("/v2/{repository}/blobs/{digest}"),
+                "application/octet-stream",
+                limit,
+            )
+            .await?;
+        let actual = format!(
+            "sha256:{}",
+            super::artifact::to_hex(&sha2::Sha256::digest(&bytes))
+        );
+        if actual != digest {
+            return Err(OciError::Manifest(format!(
+                "the blob {repository}@{digest} has digest {actual}"
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Uploads `bytes` as a blob of this repository (a monolithic upload); its digest.
+    pub async fn push_blob(&self, bytes: &[u8]) -> Result<String, OciError> {
+        let repository = self.repository("");
+        let digest = format!(
+            "sha256:{}",
+            super::artifact::to_hex(&sha2::Sha256::digest(bytes))
+        );
+        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
+        let response = self.send(reqwest::Method::POST, &start, &[], None).await?;
+        let response = refused("POST", &start, response).await?;
+        let location = response
+            .headers()
+            .get("Location")
+            .and_then(|l| l.to_str().ok())
+            .ok_or_else(|| OciError::Manifest(format!("POST {start}: no upload location")))?
+            .to_owned();
+        let location = if location.starts_with('/') {
+            format!("{}{location}", self.base)
+        } else {
+            location
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{separator}digest={digest}");
+        let response = self
+            .send(
+                reqwest::Method::PUT,
+                &url,
+                &[("Content-Type", "application/octet-stream".to_owned())],
+                Some(bytes),
+            )
+            .await?;
+        refused("PUT", &url, response).await?;
+        Ok(digest)
+    }
+
+    /// Stores `manifest` under `tag`; its digest.
+    pub async fn push_manifest(&self, tag: &str, manifest: &[u8]) -> Result<String, OciError> {
+        let repository = self.repository("");
+        let url = format!("{}/v2/{repository}/manifests/{tag}", self.base);
+        let response = self
+            .send(
+                reqwest::Method::PUT,
+                &url,
+                &[("Content-Type", MANIFEST.to_owned())],
+                Some(manifest),
+            )
+            .await?;
+        refused("PUT", &url, response).await?;
+        Ok(format!(
+            "sha256:{}",
+            super::artifact::to_hex(&sha2::Sha256::digest(manifest))
+        ))
+    }
+
+    /// The tags of this repository.
+    pub async fn repository_tags(&self) -> Result<Vec<String>, OciError> {
+        self.tags("").await
+    }
+}
+
+/// The response when it succeeded; otherwise an error with what the registry said.
+async fn refused(
+    method: &str,
+    url: &str,
+    response: reqwest::Response,
+) -> Result<reqwest::Response, OciError> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap_or_default();
+    Err(OciError::Refused {
+        method: method.to_owned(),
+        url: url.to_owned(),
+        status,
+        body: body.chars().take(300).collect(),
+    })
 }
 
 #[cfg(test)]

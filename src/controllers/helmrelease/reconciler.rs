@@ -189,7 +189,7 @@ impl HelmReleaseReconciler {
             });
         }
         if let Some(chart_ref) = &hr.spec.chart_ref {
-            if chart_ref.kind != "HelmChart" {
+            if !matches!(chart_ref.kind.as_str(), "HelmChart" | "OCIRepository") {
                 return Err(invalid(format!(
                     "spec.chartRef.kind '{}' is not supported yet",
                     chart_ref.kind
@@ -247,9 +247,13 @@ impl HelmReleaseReconciler {
                 .namespace
                 .clone()
                 .unwrap_or_else(|| namespace.to_owned());
-            let subject = format!("HelmChart '{ns}/{}'", chart_ref.name);
-            let live = self
-                .helm_charts(&ns)
+            let subject = format!("{} '{ns}/{}'", chart_ref.kind, chart_ref.name);
+            let api = if chart_ref.kind == "OCIRepository" {
+                self.oci_repositories(&ns)
+            } else {
+                self.helm_charts(&ns)
+            };
+            let live = api
                 .get_opt(&chart_ref.name)
                 .await
                 .map_err(|e| HelmReleaseError::Artifact(format!("could not get {subject}: {e}")))?
@@ -325,6 +329,14 @@ impl HelmReleaseReconciler {
         ))
     }
 
+    fn oci_repositories(&self, namespace: &str) -> Api<DynamicObject> {
+        let resource = ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "OCIRepository"),
+            "ocirepositories",
+        );
+        Api::namespaced_with(self.client.clone(), namespace, &resource)
+    }
+
     fn helm_charts(&self, namespace: &str) -> Api<DynamicObject> {
         let resource = ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "HelmChart"),
@@ -333,14 +345,19 @@ impl HelmReleaseReconciler {
         Api::namespaced_with(self.client.clone(), namespace, &resource)
     }
 
-    /// The HelmChart's artifact once it is Ready for its current spec.
+    /// The chart source's artifact (a HelmChart's, or an OCIRepository's holding a
+    /// chart) once it is Ready for its current spec.
     fn chart_artifact(
         &self,
         namespace: &str,
         name: &str,
         chart: &Value,
     ) -> Result<Artifact, HelmReleaseError> {
-        let subject = format!("HelmChart '{namespace}/{name}'");
+        let kind = chart
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("HelmChart");
+        let subject = format!("{kind} '{namespace}/{name}'");
         let ready = chart
             .pointer("/status/conditions")
             .and_then(Value::as_array)
@@ -1295,7 +1312,9 @@ impl HelmReleaseReconciler {
             .map_err(HelmReleaseError::DependencyNotReady)?;
         let (chart_namespace, chart_name, live_chart) =
             self.ensure_chart(hr, &key.namespace).await?;
-        status.helm_chart = Some(format!("{chart_namespace}/{chart_name}"));
+        if live_chart.get("kind").and_then(Value::as_str) != Some("OCIRepository") {
+            status.helm_chart = Some(format!("{chart_namespace}/{chart_name}"));
+        }
         let artifact = self.chart_artifact(&chart_namespace, &chart_name, &live_chart)?;
         let chart = self.load_chart(&artifact).await?;
         let values = self.values(hr, &key.namespace).await?;

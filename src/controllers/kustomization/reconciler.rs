@@ -21,7 +21,7 @@ use crate::api::kustomize_v1::{
     Kustomization, KustomizationStatus, ResourceInventory, ResourceRef,
 };
 use crate::api::meta::Artifact;
-use crate::api::source_v1::GitRepository;
+use crate::api::source_v1::{GitRepository, OCIRepository};
 use crate::apply::inventory::{self, DeletionPolicy, InventoryEntry, Owner, OwnerKind};
 use crate::apply::stages::{Action, ChangeSet, ChangeSetEntry, GroupKind};
 use crate::apply::{self as ssa, Applier, Impersonator, ObjectRef, Seen};
@@ -107,30 +107,41 @@ impl KustomizationReconciler {
         namespace: &str,
     ) -> Result<Artifact, KustomizationError> {
         let source = &ks.spec.source_ref;
-        if source.kind != "GitRepository" {
-            return Err(KustomizationError::Artifact {
-                message: format!("source kind '{}' is not supported yet", source.kind),
-                stalled: true,
-            });
-        }
         let source_namespace = source
             .namespace
             .clone()
             .unwrap_or_else(|| namespace.to_owned());
-        let api: Api<GitRepository> = Api::namespaced(self.client.clone(), &source_namespace);
-        let repo = api
-            .get_opt(&source.name)
-            .await
-            .map_err(|e| KustomizationError::artifact(format!("unable to get source: {e}")))?;
-        let Some(repo) = repo else {
+        let unable =
+            |e: kube::Error| KustomizationError::artifact(format!("unable to get source: {e}"));
+        let artifact = match source.kind.as_str() {
+            "GitRepository" => {
+                Api::<GitRepository>::namespaced(self.client.clone(), &source_namespace)
+                    .get_opt(&source.name)
+                    .await
+                    .map_err(unable)?
+                    .map(|r| r.status.and_then(|s| s.artifact))
+            }
+            "OCIRepository" => {
+                Api::<OCIRepository>::namespaced(self.client.clone(), &source_namespace)
+                    .get_opt(&source.name)
+                    .await
+                    .map_err(unable)?
+                    .map(|r| r.status.and_then(|s| s.artifact))
+            }
+            other => {
+                return Err(KustomizationError::Artifact {
+                    message: format!("source kind '{other}' is not supported yet"),
+                    stalled: true,
+                })
+            }
+        };
+        let Some(artifact) = artifact else {
             return Err(KustomizationError::artifact(format!(
                 "Source '{}/{}/{}' not found",
                 source.kind, source_namespace, source.name
             )));
         };
-        repo.status
-            .and_then(|s| s.artifact)
-            .ok_or_else(|| KustomizationError::artifact("Source artifact not found, retrying"))
+        artifact.ok_or_else(|| KustomizationError::artifact("Source artifact not found, retrying"))
     }
 
     /// The artifact unpacked: shared with every other build of the same digest,

@@ -1,0 +1,223 @@
+//! OCIRepository end to end: Debian's docker-registry on loopback behind basic auth,
+//! artifacts pushed by `ferroflux push artifact` (Flux's media types and annotations),
+//! the embedded API server, and `ferroflux run` as a process. A new tag the semver
+//! range picks reaches the Kustomization that uses the OCIRepository; wrong
+//! credentials and a missing tag are clear conditions.
+
+#[path = "common/registry.rs"]
+mod registry;
+#[path = "common/replica.rs"]
+mod replica;
+#[path = "../src/source/testutil.rs"]
+#[allow(dead_code)]
+mod testutil;
+
+use std::path::Path;
+use std::process::Command;
+
+use ferroflux_apiserver::Config;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use registry::Registry;
+use replica::{cli, flux_cluster, ks_resource, poll, ready, start_replica};
+use serde_json::{json, Value};
+
+fn oci_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "OCIRepository"),
+        "ocirepositories",
+    )
+}
+
+async fn apply(api: &Api<DynamicObject>, manifest: Value) {
+    let name = manifest["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    api.patch(
+        &name,
+        &PatchParams::apply("kubectl").force(),
+        &Patch::Apply(manifest),
+    )
+    .await
+    .expect("apply");
+}
+
+/// `ferroflux push artifact` of `dir` as `url`; the manifest digest it reports.
+fn push(url: &str, dir: &Path, revision: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+        .args(["push", "artifact", url, "--path"])
+        .arg(dir)
+        .args([
+            "--source",
+            "https://github.com/example/app",
+            "--revision",
+            revision,
+            "--creds",
+            "flux:s3cr3t",
+            "--insecure-registry",
+        ])
+        .output()
+        .expect("ferroflux push artifact");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = url.trim_start_matches("oci://");
+    assert!(
+        stdout.starts_with(&format!("► pushing artifact to {shown}\n")),
+        "{stdout}"
+    );
+    let pushed = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("✔ artifact successfully pushed to "))
+        .unwrap_or_else(|| panic!("no success line: {stdout}"));
+    pushed.split('@').nth(1).expect("a digest").to_owned()
+}
+
+fn settings(dir: &Path, version: &str) {
+    std::fs::write(
+        dir.join("settings.yaml"),
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  version: \"{version}\"\n"),
+    )
+    .expect("write");
+}
+
+/// The OCIRepository once its Ready condition has `reason`.
+async fn ready_with(api: &Api<DynamicObject>, name: &str, status: &str, reason: &str) -> Value {
+    poll(&format!("{name} Ready={status} {reason}"), || async {
+        let o = serde_json::to_value(api.get(name).await.ok()?).ok()?;
+        let (s, r, _) = ready(&o)?;
+        (s == status && r == reason).then_some(o)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_artifact_pushed_to_a_registry_reaches_a_kustomization() {
+    let registry = Registry::start("flux", "s3cr3t");
+    let url = format!("oci://{}/apps/manifests", registry.host());
+    let content = tempfile::tempdir().expect("content");
+    settings(content.path(), "1");
+    let first = push(&format!("{url}:1.0.0"), content.path(), "main@sha1:1111");
+
+    let (server, client) = flux_cluster(Config::default(), &["flux-system", "apps"]).await;
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), "flux-system");
+    for (name, password) in [("registry", "s3cr3t"), ("wrong", "guess")] {
+        let config =
+            json!({"auths": {registry.host(): {"username": "flux", "password": password}}});
+        secrets
+            .create(
+                &Default::default(),
+                &serde_json::from_value(json!({"metadata": {"name": name},
+                    "type": "kubernetes.io/dockerconfigjson",
+                    "stringData": {".dockerconfigjson": config.to_string()}}))
+                .expect("secret"),
+            )
+            .await
+            .expect("create the registry secret");
+    }
+    let repositories: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &oci_resource());
+    let repository = |name: &str, reference: Value, secret: &str| {
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+            "metadata": {"name": name, "namespace": "flux-system"},
+            "spec": {"interval": "10m", "url": url, "ref": reference, "insecure": true,
+                "secretRef": {"name": secret}}})
+    };
+    apply(
+        &repositories,
+        repository("manifests", json!({"semver": ">=1.0.0"}), "registry"),
+    )
+    .await;
+    let kustomizations: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "flux-system", &ks_resource());
+    apply(
+        &kustomizations,
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": "flux-system"},
+            "spec": {"interval": "10m", "path": "./", "prune": true, "targetNamespace": "apps",
+                "sourceRef": {"kind": "OCIRepository", "name": "manifests"}}}),
+    )
+    .await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), "apps");
+    let version = || async {
+        config_maps
+            .get_opt("settings")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|c| c.data)
+            .and_then(|d| d.get("version").cloned())
+    };
+    poll("version 1 applied", || async {
+        (version().await.as_deref() == Some("1")).then_some(())
+    })
+    .await;
+    let source = ready_with(&repositories, "manifests", "True", "Succeeded").await;
+    assert_eq!(
+        source["status"]["artifact"]["revision"],
+        format!("1.0.0@{first}"),
+        "Flux's revision: the tag and the manifest digest"
+    );
+    assert_eq!(
+        source["status"]["artifact"]["metadata"]["org.opencontainers.image.revision"],
+        "main@sha1:1111"
+    );
+
+    // A newer tag in the range is the next revision, applied.
+    settings(content.path(), "2");
+    let second = push(&format!("{url}:1.1.0"), content.path(), "main@sha1:2222");
+    let requested = json!({"metadata": {"annotations": {
+        "reconcile.fluxcd.io/requestedAt": chrono::Utc::now().to_rfc3339()}}});
+    repositories
+        .patch(
+            "manifests",
+            &PatchParams::default(),
+            &Patch::Merge(requested),
+        )
+        .await
+        .expect("request a reconcile");
+    poll("version 2 applied", || async {
+        (version().await.as_deref() == Some("2")).then_some(())
+    })
+    .await;
+    let ks = serde_json::to_value(kustomizations.get("apps").await.expect("ks")).expect("json");
+    assert_eq!(
+        ks["status"]["lastAppliedRevision"],
+        format!("1.1.0@{second}")
+    );
+    let (ok, table, _) = cli(server.kubeconfig_path(), &["get", "sources", "oci"]);
+    assert!(ok, "{table}");
+    let short = &second["sha256:".len().."sha256:".len() + 8];
+    assert!(table.contains(&format!("1.1.0@sha256:{short}")), "{table}");
+
+    // Wrong credentials and a tag that is not there: clear conditions.
+    apply(
+        &repositories,
+        repository("denied", json!({"tag": "1.0.0"}), "wrong"),
+    )
+    .await;
+    let denied = ready_with(&repositories, "denied", "False", "AuthenticationFailed").await;
+    assert!(
+        ready(&denied).is_some_and(|(_, _, m)| m.contains("401")),
+        "{}",
+        denied["status"]
+    );
+    apply(
+        &repositories,
+        repository("missing", json!({"tag": "9.9.9"}), "registry"),
+    )
+    .await;
+    let missing = ready_with(&repositories, "missing", "False", "OCIArtifactPullFailed").await;
+    assert!(
+        ready(&missing).is_some_and(|(_, _, m)| m.contains(":9.9.9")),
+        "{}",
+        missing["status"]
+    );
+}
