@@ -43,28 +43,37 @@ async fn apply(api: &Api<DynamicObject>, manifest: Value) {
     .expect("apply");
 }
 
-/// `ferroflux push artifact` of `dir` as `url`; the manifest digest it reports.
-fn push(url: &str, dir: &Path, revision: &str) -> String {
+/// An artifact command against the test's registry (its credentials, plain HTTP);
+/// what it printed, once it succeeded.
+fn artifact_command(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
-        .args(["push", "artifact", url, "--path"])
-        .arg(dir)
-        .args([
-            "--source",
-            "https://github.com/example/app",
-            "--revision",
-            revision,
-            "--creds",
-            "flux:s3cr3t",
-            "--insecure-registry",
-        ])
+        .args(args)
+        .args(["--creds", "flux:s3cr3t", "--insecure-registry"])
         .output()
-        .expect("ferroflux push artifact");
+        .expect("ferroflux");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
-        "{stdout}{}",
+        "{args:?}: {stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    stdout
+}
+
+/// `ferroflux push artifact` of `dir` as `url`; the manifest digest it reports.
+fn push(url: &str, dir: &Path, revision: &str) -> String {
+    let dir = dir.to_str().expect("utf-8 path");
+    let stdout = artifact_command(&[
+        "push",
+        "artifact",
+        url,
+        "--path",
+        dir,
+        "--source",
+        "https://github.com/example/app",
+        "--revision",
+        revision,
+    ]);
     let shown = url.trim_start_matches("oci://");
     assert!(
         stdout.starts_with(&format!("► pushing artifact to {shown}\n")),
@@ -196,6 +205,122 @@ async fn an_artifact_pushed_to_a_registry_reaches_a_kustomization() {
     assert!(ok, "{table}");
     let short = &second["sha256:".len().."sha256:".len() + 8];
     assert!(table.contains(&format!("1.1.0@sha256:{short}")), "{table}");
+
+    // The rest of the artifact commands, against the same registry.
+    let listed = artifact_command(&["list", "artifacts", &url, "--semver", ">=1.1.0"]);
+    let rows: Vec<&str> = listed.lines().collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(rows[0].starts_with("ARTIFACT"), "{listed}");
+    for expected in [
+        format!("{}:1.1.0", url.trim_start_matches("oci://")),
+        second.clone(),
+        "https://github.com/example/app".to_owned(),
+        "main@sha1:2222".to_owned(),
+    ] {
+        assert!(rows[1].contains(&expected), "{expected} in {listed}");
+    }
+    let tagged = artifact_command(&[
+        "tag",
+        "artifact",
+        &format!("{url}:1.0.0"),
+        "--tag",
+        "stable",
+    ]);
+    assert!(
+        tagged.contains(&format!(
+            "✔ artifact tagged as {}:stable",
+            url.trim_start_matches("oci://")
+        )),
+        "{tagged}"
+    );
+    let pulled_dir = tempfile::tempdir().expect("pull");
+    let output = pulled_dir.path().join("out");
+    let pulled = artifact_command(&[
+        "pull",
+        "artifact",
+        &format!("{url}:stable"),
+        "--output",
+        output.to_str().expect("utf-8"),
+    ]);
+    assert!(
+        pulled.contains(&format!("✔ digest {first}")),
+        "the tag names the same manifest: {pulled}"
+    );
+    assert!(pulled.contains("✔ revision main@sha1:1111"), "{pulled}");
+    let settings_v1 =
+        std::fs::read_to_string(output.join("settings.yaml")).expect("the pulled content");
+    assert!(settings_v1.contains("version: \"1\""), "{settings_v1}");
+    let tarball = pulled_dir.path().join("artifact.tgz");
+    let built = Command::new(env!("CARGO_BIN_EXE_ferroflux"))
+        .args(["build", "artifact", "--path"])
+        .arg(content.path())
+        .arg("--output")
+        .arg(&tarball)
+        .output()
+        .expect("build artifact");
+    assert!(built.status.success());
+    let mut listing = tar::Archive::new(flate2::read::GzDecoder::new(
+        std::fs::File::open(&tarball).expect("the tarball"),
+    ));
+    let names: Vec<String> = listing
+        .entries()
+        .expect("entries")
+        .map(|e| {
+            e.expect("entry")
+                .path()
+                .expect("path")
+                .display()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(names, ["settings.yaml"]);
+
+    // create source oci, as flux's: exported, then applied and waited for.
+    let (ok, exported, _) = cli(
+        server.kubeconfig_path(),
+        &[
+            "create",
+            "source",
+            "oci",
+            "apps",
+            "--url",
+            &url,
+            "--tag-semver",
+            "1.x",
+            "--secret-ref",
+            "registry",
+            "--insecure",
+            "--interval",
+            "10m",
+            "--export",
+        ],
+    );
+    assert!(ok, "{exported}");
+    assert_eq!(
+        exported.trim_end(),
+        format!("---\napiVersion: source.toolkit.fluxcd.io/v1\nkind: OCIRepository\nmetadata:\n  name: apps\n  namespace: flux-system\nspec:\n  insecure: true\n  interval: 10m0s\n  ref:\n    semver: 1.x\n  secretRef:\n    name: registry\n  url: {url}")
+    );
+    let (ok, created, err) = cli(
+        server.kubeconfig_path(),
+        &[
+            "create",
+            "source",
+            "oci",
+            "apps",
+            "--url",
+            &url,
+            "--tag-semver",
+            "1.x",
+            "--secret-ref",
+            "registry",
+            "--insecure",
+        ],
+    );
+    assert!(ok, "{created}{err}");
+    assert!(
+        created.ends_with(&format!("✔ fetched revision: 1.1.0@{second}\n")),
+        "{created}"
+    );
 
     // Wrong credentials and a tag that is not there: clear conditions.
     apply(

@@ -1,5 +1,6 @@
-//! `ferroflux push artifact`: a directory packed as Flux packs it and pushed to an OCI
-//! registry as `flux push artifact` does, so an OCIRepository (ours or Flux's) pulls it.
+//! `ferroflux push|pull|tag|list|build artifact(s)`: directories packed as Flux packs
+//! them and moved to and from OCI registries as the flux CLI does, so an
+//! OCIRepository (ours or Flux's) pulls what we push and we pull what flux pushed.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -15,6 +16,51 @@ use crate::source::ociartifact::{
     self, CREATED_ANNOTATION, REVISION_ANNOTATION, SOURCE_ANNOTATION,
 };
 
+/// How to reach the registry, for every artifact command.
+#[derive(Debug, clap::Args)]
+pub struct RegistryArgs {
+    /// Registry credentials as USERNAME:PASSWORD.
+    #[arg(long)]
+    pub creds: Option<String>,
+    /// Talk plain HTTP to the registry.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registry: bool,
+    /// How long the command may take.
+    #[arg(long, default_value = "5m", value_parser = crate::actors::parse_duration)]
+    pub timeout: Duration,
+}
+
+impl RegistryArgs {
+    fn client(&self, repository: &str) -> anyhow::Result<OciClient> {
+        let auth = match &self.creds {
+            None => None,
+            Some(creds) => {
+                let (username, password) = creds
+                    .split_once(':')
+                    .context("invalid --creds: want USERNAME:PASSWORD")?;
+                Some(BasicAuth {
+                    username: username.to_owned(),
+                    password: password.to_owned(),
+                })
+            }
+        };
+        Ok(OciClient::new(
+            repository,
+            self.insecure_registry,
+            auth,
+            self.timeout,
+        )?)
+    }
+}
+
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?
+        .block_on(work)
+}
+
 #[derive(Debug, clap::Args)]
 pub struct PushArgs {
     /// Where to push: oci://HOST/REPOSITORY:TAG.
@@ -29,21 +75,179 @@ pub struct PushArgs {
     /// Its revision, e.g. main@sha1:COMMIT (org.opencontainers.image.revision).
     #[arg(long)]
     pub revision: String,
-    /// Registry credentials as USERNAME:PASSWORD.
-    #[arg(long)]
-    pub creds: Option<String>,
-    /// Talk plain HTTP to the registry.
-    #[arg(long = "insecure-registry")]
-    pub insecure_registry: bool,
     /// More annotations, KEY=VALUE (repeatable).
     #[arg(long = "annotations", short = 'a')]
     pub annotations: Vec<String>,
     /// Paths to leave out, in .gitignore format, comma separated.
     #[arg(long = "ignore-paths", value_delimiter = ',')]
     pub ignore_paths: Vec<String>,
-    /// How long the push may take.
-    #[arg(long, default_value = "5m", value_parser = crate::actors::parse_duration)]
-    pub timeout: Duration,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PullArgs {
+    /// What to pull: oci://HOST/REPOSITORY:TAG or oci://HOST/REPOSITORY@sha256:DIGEST.
+    pub url: String,
+    /// The directory to extract the content to.
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TagArgs {
+    /// The artifact to tag: oci://HOST/REPOSITORY:TAG.
+    pub url: String,
+    /// The new tags (repeatable).
+    #[arg(long = "tag", required = true)]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// The repository: oci://HOST/REPOSITORY.
+    pub url: String,
+    /// Only the tags in this semver range.
+    #[arg(long)]
+    pub semver: Option<String>,
+    /// Only the tags matching this regular expression.
+    #[arg(long = "filter-regex")]
+    pub filter_regex: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BuildArgs {
+    /// The directory to pack.
+    #[arg(long)]
+    pub path: PathBuf,
+    /// The tarball to write.
+    #[arg(long, short = 'o', default_value = "artifact.tgz")]
+    pub output: PathBuf,
+    /// Paths to leave out, in .gitignore format, comma separated.
+    #[arg(long = "ignore-paths", value_delimiter = ',')]
+    pub ignore_paths: Vec<String>,
+}
+
+/// `dir` packed as Flux packs artifacts, without what `ignore_paths` names.
+fn pack(dir: &std::path::Path, ignore_paths: &[String]) -> anyhow::Result<Vec<u8>> {
+    if !dir.is_dir() {
+        bail!("invalid path '{}': not a directory", dir.display());
+    }
+    let patterns = ignore_paths.join("\n");
+    let rules = IgnoreRules::load(dir, (!patterns.is_empty()).then_some(patterns.as_str()))
+        .with_context(|| format!("reading the ignore rules of {}", dir.display()))?;
+    let (content, _) =
+        pack_dir(dir, &rules, Vec::new()).with_context(|| format!("packing {}", dir.display()))?;
+    Ok(content)
+}
+
+/// `oci://host/repo@sha256:…` or `oci://host/repo:tag` → (repository, reference).
+fn split_reference(url: &str) -> anyhow::Result<(String, String)> {
+    if let Some((repository, digest)) = url.split_once('@') {
+        return Ok((repository.to_owned(), digest.to_owned()));
+    }
+    split_tag(url)
+}
+
+pub fn pull(args: PullArgs) -> anyhow::Result<()> {
+    let (repository, reference) = split_reference(&args.url)?;
+    println!(
+        "► pulling artifact from {}",
+        args.url.trim_start_matches("oci://")
+    );
+    let client = args.registry.client(&repository)?;
+    let (digest, manifest, content) = block_on(async {
+        let (digest, manifest) = client.manifest(&reference).await?;
+        let (layer, _) = ociartifact::select_layer(&manifest, None).map_err(anyhow::Error::msg)?;
+        let content = client.blob(&layer.digest, 1 << 30).await?;
+        Ok((digest, manifest, content))
+    })?;
+    let annotations = ociartifact::annotations(&manifest);
+    if let Some(source) = annotations.get(SOURCE_ANNOTATION) {
+        println!("✔ source {source}");
+    }
+    if let Some(revision) = annotations.get(REVISION_ANNOTATION) {
+        println!("✔ revision {revision}");
+    }
+    println!("✔ digest {digest}");
+    crate::source::artifact::extract_tar_gz(&content[..], &args.output)
+        .with_context(|| format!("extracting to {}", args.output.display()))?;
+    println!("✔ artifact content extracted to {}", args.output.display());
+    Ok(())
+}
+
+pub fn tag(args: TagArgs) -> anyhow::Result<()> {
+    let (repository, reference) = split_tag(&args.url)?;
+    let client = args.registry.client(&repository)?;
+    let name = repository.trim_start_matches("oci://");
+    println!("► tagging artifact");
+    block_on(async {
+        let (_, manifest) = client.manifest_bytes(&reference).await?;
+        for tag in &args.tags {
+            client.push_manifest(tag, &manifest).await?;
+            println!("✔ artifact tagged as {name}:{tag}");
+        }
+        Ok(())
+    })
+}
+
+pub fn list(args: ListArgs) -> anyhow::Result<()> {
+    let repository = args.url.clone();
+    crate::source::oci::split_url(&repository)?;
+    let client = args.registry.client(&repository)?;
+    let filter = args
+        .filter_regex
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .context("invalid --filter-regex")?;
+    let rows = block_on(async {
+        let mut tags = client.repository_tags().await?;
+        if let Some(filter) = &filter {
+            tags.retain(|t| filter.is_match(t));
+        }
+        if let Some(range) = &args.semver {
+            let constraint = ferroflux_gotemplate::semver::Constraints::parse(range)
+                .map_err(|e| anyhow::anyhow!("invalid --semver '{range}': {e}"))?;
+            tags.retain(|t| {
+                crate::source::helmrepo::parse_strict_version(&t.replace('_', "+"))
+                    .is_some_and(|v| constraint.check(&v))
+            });
+        }
+        let mut rows = Vec::new();
+        for tag in tags {
+            let (digest, manifest) = client.manifest(&tag).await?;
+            let annotations = ociartifact::annotations(&manifest);
+            let text = |key: &str| annotations.get(key).cloned().unwrap_or_default();
+            rows.push(vec![
+                format!("{}:{tag}", repository.trim_start_matches("oci://")),
+                digest,
+                text(SOURCE_ANNOTATION),
+                text(REVISION_ANNOTATION),
+            ]);
+        }
+        Ok(rows)
+    })?;
+    let mut table = vec![["ARTIFACT", "DIGEST", "SOURCE", "REVISION"]
+        .map(str::to_owned)
+        .to_vec()];
+    table.extend(rows);
+    print!("{}", crate::cli::flux::render_table(&table));
+    Ok(())
+}
+
+pub fn build(args: BuildArgs) -> anyhow::Result<()> {
+    let content = pack(&args.path, &args.ignore_paths)?;
+    std::fs::write(&args.output, content)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    println!("✔ artifact created at {}", args.output.display());
+    Ok(())
 }
 
 /// `oci://host/repo:tag` → (`oci://host/repo`, `tag`).
@@ -80,38 +284,12 @@ pub fn push(args: PushArgs) -> anyhow::Result<()> {
         };
         annotations.insert(key.to_owned(), value.to_owned());
     }
-    let auth = match &args.creds {
-        None => None,
-        Some(creds) => {
-            let (username, password) = creds
-                .split_once(':')
-                .context("invalid --creds: want USERNAME:PASSWORD")?;
-            Some(BasicAuth {
-                username: username.to_owned(),
-                password: password.to_owned(),
-            })
-        }
-    };
-    let root = if args.path.is_dir() {
-        args.path.clone()
-    } else {
-        bail!("invalid path '{}': not a directory", args.path.display());
-    };
-    let patterns = args.ignore_paths.join("\n");
-    let rules = IgnoreRules::load(&root, (!patterns.is_empty()).then_some(patterns.as_str()))
-        .with_context(|| format!("reading the ignore rules of {}", root.display()))?;
-    let (content, _) = pack_dir(&root, &rules, Vec::new())
-        .with_context(|| format!("packing {}", root.display()))?;
+    let content = pack(&args.path, &args.ignore_paths)?;
     let display = args.url.trim_start_matches("oci://").to_owned();
     println!("► pushing artifact to {display}");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    let digest = runtime.block_on(async {
-        let client = OciClient::new(&repository, args.insecure_registry, auth, args.timeout)?;
-        ociartifact::push(&client, &tag, &content, &annotations).await
-    })?;
+    let client = args.registry.client(&repository)?;
+    let digest =
+        block_on(async { Ok(ociartifact::push(&client, &tag, &content, &annotations).await?) })?;
     let name = repository.trim_start_matches("oci://");
     println!("✔ artifact successfully pushed to {name}@{digest}");
     Ok(())

@@ -1,4 +1,4 @@
-//! `create source helm` and `create helmrelease`: Flux objects from flags, as the
+//! `create source helm|oci` and `create helmrelease`: Flux objects from flags, as the
 //! flux CLI makes them: printed with `--export` (YAML to commit), or applied and
 //! waited for.
 
@@ -90,38 +90,127 @@ pub fn export_yaml(object: &Value) -> String {
 
 pub async fn source_helm(global: &GlobalArgs, args: &HelmRepositoryArgs) -> anyhow::Result<()> {
     let object = helm_repository(args, &global.namespace)?;
-    if args.export {
-        println!("{}", export_yaml(&object));
-        return Ok(());
-    }
-    println!("✚ generating HelmRepository source");
-    let client = flux::client(global).await?;
-    let api = flux::api(&client, &flux::HELM_REPOSITORY, Some(&global.namespace));
-    println!("► applying HelmRepository source");
-    let (existed, generation) = apply_object(&api, &args.name, &object).await?;
-    println!("✔ source {}", if existed { "updated" } else { "created" });
-    if object.pointer("/spec/type") == Some(&json!("oci")) {
-        return Ok(());
-    }
-    println!("◎ waiting for HelmRepository source reconciliation");
-    let revision = wait_ready(
-        global,
-        &api,
-        &args.name,
-        generation,
-        "/status/artifact/revision",
-    )
-    .await
-    .map_err(|e| match e {
-        WaitError::Failed(message) => anyhow::anyhow!("{message}"),
-        WaitError::Timeout => {
-            anyhow::anyhow!("timeout waiting for HelmRepository source reconciliation")
+    // An OCI HelmRepository has no status to wait for (Flux's static object).
+    let wait = object.pointer("/spec/type") != Some(&json!("oci"));
+    create_source(global, &flux::HELM_REPOSITORY, &object, args.export, wait).await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OciRepositoryArgs {
+    /// The name of the OCIRepository.
+    name: String,
+    /// The repository, oci://HOST/REPOSITORY.
+    #[arg(long)]
+    url: Option<String>,
+    /// The tag to pull.
+    #[arg(long)]
+    tag: Option<String>,
+    /// The semver range the pulled tag must be in (the highest is pulled).
+    #[arg(long = "tag-semver")]
+    tag_semver: Option<String>,
+    /// The manifest digest to pull.
+    #[arg(long)]
+    digest: Option<String>,
+    /// How often the registry is asked.
+    #[arg(long, default_value = "1m", value_parser = flux::parse_duration_arg)]
+    interval: Duration,
+    /// A Secret in the namespace with the registry credentials (dockerconfigjson).
+    #[arg(long)]
+    secret_ref: Option<String>,
+    /// Talk plain HTTP to the registry.
+    #[arg(long)]
+    insecure: bool,
+    /// Paths to leave out of the artifact, in .gitignore format, comma separated.
+    #[arg(long = "ignore-paths", value_delimiter = ',')]
+    ignore_paths: Vec<String>,
+    /// Print the OCIRepository as YAML instead of applying it.
+    #[arg(long)]
+    export: bool,
+}
+
+/// The OCIRepository the flags describe.
+pub fn oci_repository(args: &OciRepositoryArgs, namespace: &str) -> anyhow::Result<Value> {
+    let Some(url) = args.url.as_deref().filter(|u| !u.is_empty()) else {
+        bail!("url is required");
+    };
+    crate::source::oci::split_url(url).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut reference = serde_json::Map::new();
+    for (key, value) in [
+        ("digest", &args.digest),
+        ("semver", &args.tag_semver),
+        ("tag", &args.tag),
+    ] {
+        if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+            reference.insert(key.into(), json!(value));
         }
-        WaitError::Other(e) => e,
-    })?;
-    println!("✔ HelmRepository source reconciliation completed");
+    }
+    if reference.is_empty() {
+        bail!("one of --tag, --tag-semver or --digest is required");
+    }
+    // Keys in the order sigs.k8s.io/yaml prints them (sorted), as flux's export.
+    let mut spec = serde_json::Map::new();
+    if !args.ignore_paths.is_empty() {
+        spec.insert("ignore".into(), json!(args.ignore_paths.join("\n")));
+    }
+    if args.insecure {
+        spec.insert("insecure".into(), json!(true));
+    }
+    spec.insert("interval".into(), json!(format_go_duration(args.interval)));
+    spec.insert("ref".into(), Value::Object(reference));
+    if let Some(secret) = &args.secret_ref {
+        spec.insert("secretRef".into(), json!({ "name": secret }));
+    }
+    spec.insert("url".into(), json!(url));
+    Ok(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": args.name, "namespace": namespace},
+        "spec": Value::Object(spec),
+    }))
+}
+
+pub async fn source_oci(global: &GlobalArgs, args: &OciRepositoryArgs) -> anyhow::Result<()> {
+    let object = oci_repository(args, &global.namespace)?;
+    create_source(global, &flux::OCI_REPOSITORY, &object, args.export, true).await
+}
+
+/// Prints (`export`) or applies a source and, with `wait`, waits until it has an
+/// artifact, with the flux CLI's progress lines.
+async fn create_source(
+    global: &GlobalArgs,
+    kind: &flux::FluxKind,
+    object: &Value,
+    export: bool,
+    wait: bool,
+) -> anyhow::Result<()> {
+    if export {
+        println!("{}", export_yaml(object));
+        return Ok(());
+    }
+    let display = kind.display;
+    let name = object["metadata"]["name"].as_str().unwrap_or_default();
+    println!("✚ generating {display} source");
+    let client = flux::client(global).await?;
+    let api = flux::api(&client, kind, Some(&global.namespace));
+    println!("► applying {display} source");
+    let (existed, generation) = apply_object(&api, name, object).await?;
+    println!("✔ source {}", if existed { "updated" } else { "created" });
+    if !wait {
+        return Ok(());
+    }
+    println!("◎ waiting for {display} source reconciliation");
+    let revision = wait_ready(global, &api, name, generation, "/status/artifact/revision")
+        .await
+        .map_err(|e| match e {
+            WaitError::Failed(message) => anyhow::anyhow!("{message}"),
+            WaitError::Timeout => {
+                anyhow::anyhow!("timeout waiting for {display} source reconciliation")
+            }
+            WaitError::Other(e) => e,
+        })?;
+    println!("✔ {display} source reconciliation completed");
     let Some(revision) = revision else {
-        bail!("HelmRepository source reconciliation completed but no artifact was found");
+        bail!("{display} source reconciliation completed but no artifact was found");
     };
     println!("✔ fetched revision: {revision}");
     Ok(())

@@ -62,7 +62,7 @@ enum Command {
     /// Build a Kustomization locally with its own settings, as the controller would.
     Build {
         #[command(subcommand)]
-        what: BuildCommand,
+        what: BuildWhat,
         #[command(flatten)]
         global: flux::GlobalArgs,
     },
@@ -117,6 +117,21 @@ enum Command {
         #[command(subcommand)]
         what: PushCommand,
     },
+    /// Pull an artifact from an OCI registry.
+    Pull {
+        #[command(subcommand)]
+        what: PullCommand,
+    },
+    /// Tag an artifact in an OCI registry.
+    Tag {
+        #[command(subcommand)]
+        what: TagCommand,
+    },
+    /// List artifacts in an OCI registry.
+    List {
+        #[command(subcommand)]
+        what: ListCommand,
+    },
     /// Resume a suspended Flux resource.
     Resume {
         #[command(subcommand)]
@@ -130,6 +145,24 @@ enum Command {
 enum PushCommand {
     /// Pack a directory and push it as a Flux OCI artifact.
     Artifact(artifact::PushArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum PullCommand {
+    /// Pull a Flux OCI artifact and extract its content.
+    Artifact(artifact::PullArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum TagCommand {
+    /// Give an artifact in a registry more tags.
+    Artifact(artifact::TagArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ListCommand {
+    /// List the artifacts of a repository: tag, digest, source and revision.
+    Artifacts(artifact::ListArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -180,6 +213,8 @@ enum CreateCommand {
 enum CreateSourceKind {
     /// A HelmRepository.
     Helm(create::HelmRepositoryArgs),
+    /// An OCIRepository.
+    Oci(create::OciRepositoryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -211,6 +246,20 @@ enum BuildCommand {
         #[arg(long)]
         path: std::path::PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum BuildWhat {
+    /// Build a Kustomization from a local directory.
+    #[command(visible_alias = "ks")]
+    Kustomization {
+        name: String,
+        /// The directory to build (a checkout of the source at spec.path).
+        #[arg(long)]
+        path: std::path::PathBuf,
+    },
+    /// Pack a directory as a Flux artifact tarball (what `push artifact` pushes).
+    Artifact(artifact::BuildArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,6 +369,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Push {
             what: PushCommand::Artifact(args),
         } => artifact::push(args).map(|()| ExitCode::SUCCESS),
+        Command::Pull {
+            what: PullCommand::Artifact(args),
+        } => artifact::pull(args).map(|()| ExitCode::SUCCESS),
+        Command::Tag {
+            what: TagCommand::Artifact(args),
+        } => artifact::tag(args).map(|()| ExitCode::SUCCESS),
+        Command::List {
+            what: ListCommand::Artifacts(args),
+        } => artifact::list(args).map(|()| ExitCode::SUCCESS),
         Command::Export { what, global } => {
             let (kind, name) = what.split();
             block_on(inspect::export(&global, kind, &name))
@@ -332,9 +390,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             block_on(inspect::events(&global, for_object.as_deref()))
         }
         Command::Build {
-            what: BuildCommand::Kustomization { name, path },
+            what: BuildWhat::Kustomization { name, path },
             global,
         } => block_on(inspect::build(&global, &name, &path)),
+        Command::Build {
+            what: BuildWhat::Artifact(args),
+            ..
+        } => artifact::build(args).map(|()| ExitCode::SUCCESS),
         Command::Diff {
             what: BuildCommand::Kustomization { name, path },
             global,
@@ -356,6 +418,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             global,
         } => block_on(create::source_helm(&global, &args)),
+        Command::Create {
+            what:
+                CreateCommand::Source {
+                    kind: CreateSourceKind::Oci(args),
+                },
+            global,
+        } => block_on(create::source_oci(&global, &args)),
         Command::Create {
             what: CreateCommand::Helmrelease(args),
             global,

@@ -477,6 +477,19 @@ impl OciClient {
     /// The manifest `reference` (a tag or `sha256:` digest) names in this
     /// repository: its digest (sha256 of the bytes the registry sent) and its JSON.
     pub async fn manifest(&self, reference: &str) -> Result<(String, serde_json::Value), OciError> {
+        let (digest, bytes) = self.manifest_bytes(reference).await?;
+        let manifest = serde_json::from_slice(&bytes).map_err(|e| {
+            OciError::Manifest(format!(
+                "invalid manifest of {}:{reference}: {e}",
+                self.repository("")
+            ))
+        })?;
+        Ok((digest, manifest))
+    }
+
+    /// The manifest as the registry sent it, with its digest (checked when the
+    /// reference is one).
+    pub async fn manifest_bytes(&self, reference: &str) -> Result<(String, Vec<u8>), OciError> {
         let repository = self.repository("");
         let bytes = self
             .get(
@@ -494,10 +507,7 @@ impl OciClient {
                 "the manifest {repository}@{reference} has digest {digest}"
             )));
         }
-        let manifest = serde_json::from_slice(&bytes).map_err(|e| {
-            OciError::Manifest(format!("invalid manifest of {repository}:{reference}: {e}"))
-        })?;
-        Ok((digest, manifest))
+        Ok((digest, bytes))
     }
 
     /// A blob of this repository, at most `limit` bytes, checked against `digest`.
