@@ -395,3 +395,111 @@ async fn git_repository_lifecycle() {
     let (_, _, message) = ready(&stalled).expect("ready");
     assert!(message.contains("spec.ref.semver"), "{message}");
 }
+
+/// A reconcile whose remote ref has not moved asks the server for its references
+/// only: with the server unable to send any objects (its pack-objects hook fails),
+/// the GitRepository stays Ready at its revision; a new commit is fetched as soon as
+/// the server can send it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unchanged_remote_is_not_fetched_again() {
+    let (server, client) = flux_cluster(Config::default(), &["flux-system"]).await;
+    let repo = TestRepo::new("app");
+    repo.write(
+        "app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n",
+    );
+    let first = repo.commit("first");
+    let daemon = GitDaemon::start(repo.base.path());
+    let storage = tempfile::tempdir().expect("storage");
+    let _replica = start_replica(server.kubeconfig_path(), storage.path());
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "GitRepository"),
+        "gitrepositories",
+    );
+    let repos: Api<DynamicObject> = Api::namespaced_with(client.clone(), "flux-system", &resource);
+    repos
+        .patch(
+            "app",
+            &PatchParams::apply("test"),
+            &Patch::Apply(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+                "metadata": {"name": "app", "namespace": "flux-system"},
+                "spec": {"interval": "10m", "url": daemon.url("app.git"), "ref": {"branch": "main"}},
+            })),
+        )
+        .await
+        .expect("apply GitRepository");
+    let at = |revision: String, handled: Option<String>| {
+        let repos = repos.clone();
+        async move {
+            let o = serde_json::to_value(repos.get("app").await.ok()?).ok()?;
+            (ready(&o).is_some_and(|(s, _, _)| s == "True")
+                && o.pointer("/status/artifact/revision") == Some(&json!(revision))
+                && handled
+                    .as_ref()
+                    .is_none_or(|h| o.pointer("/status/lastHandledReconcileAt") == Some(&json!(h))))
+            .then_some(o)
+        }
+    };
+    poll("Ready at the first commit", || {
+        at(format!("main@sha1:{first}"), None)
+    })
+    .await;
+    // The daemon runs with HOME at the repository base: its global git config.
+    let hook = repo.base.path().join(".gitconfig");
+    std::fs::write(&hook, "[uploadpack]\n\tpackObjectsHook = false\n").expect("hook");
+    let request =
+        |at: &str| json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": at}}});
+    repos
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(request("one")),
+        )
+        .await
+        .expect("request");
+    let handled = poll("the request handled without a fetch", || {
+        at(format!("main@sha1:{first}"), Some("one".into()))
+    })
+    .await;
+    assert!(
+        ready(&handled).is_some_and(|(_, reason, _)| reason == "Succeeded"),
+        "{}",
+        handled["status"]
+    );
+    // A new commit needs objects: it fails while the server cannot send them...
+    repo.write(
+        "app.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app2\n",
+    );
+    let second = repo.commit("second");
+    repos
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(request("two")),
+        )
+        .await
+        .expect("request");
+    poll("the fetch of the new commit fails", || async {
+        let o = serde_json::to_value(repos.get("app").await.ok()?).ok()?;
+        ready(&o)
+            .is_some_and(|(s, _, _)| s == "False")
+            .then_some(())
+    })
+    .await;
+    // ...and is fetched once it can.
+    std::fs::remove_file(&hook).expect("remove the hook");
+    repos
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(request("three")),
+        )
+        .await
+        .expect("request");
+    poll("Ready at the second commit", || {
+        at(format!("main@sha1:{second}"), Some("three".into()))
+    })
+    .await;
+}

@@ -295,6 +295,38 @@ impl GitRepositoryReconciler {
         Ok(found)
     }
 
+    /// The stored artifact when the remote's ref still points at its revision and
+    /// nothing else in the spec changed since it was made (no includes, whose own
+    /// artifacts could have moved); asked with one handshake, no objects fetched.
+    async fn unchanged_artifact(
+        &self,
+        repo: &GitRepository,
+        options: &FetchOptions,
+    ) -> Result<Option<crate::source::artifact::Artifact>, GitError> {
+        let Some(status) = repo.status.as_ref() else {
+            return Ok(None);
+        };
+        let same_spec = status.observed_generation == repo.metadata.generation
+            && repo.spec.include.as_ref().is_none_or(Vec::is_empty)
+            && status.observed_ignore == repo.spec.ignore
+            && status.observed_recurse_submodules == repo.spec.recurse_submodules.filter(|&r| r);
+        let Some(current) = status.artifact.as_ref().filter(|_| same_spec) else {
+            return Ok(None);
+        };
+        let Some(stored) = crate::controllers::source_status::still_stored(&self.store, current)
+        else {
+            return Ok(None);
+        };
+        let options = options.clone();
+        let remote = tokio::task::spawn_blocking(move || git::remote_revision(&options))
+            .await
+            .map_err(|e| GitError::Other {
+                url: String::new(),
+                detail: e.to_string(),
+            })??;
+        Ok(remote.filter(|r| *r == current.revision).map(|_| stored))
+    }
+
     async fn write_status(
         &self,
         namespace: &str,
@@ -459,18 +491,12 @@ impl Reconciler for GitRepositoryReconciler {
                     .await
             }
         };
-        let workdir = match tempfile::tempdir() {
-            Ok(d) => d,
-            Err(e) => {
-                return ReconcileOutcome::Transient(ReconcileError::new(
-                    "StorageOperationFailed",
-                    e.to_string(),
-                ))
-            }
-        };
-        let inclusions = match self.inclusions(&repo, &key.namespace, workdir.path()).await {
+        // The remote's ref is at the artifact's revision: nothing to fetch or store.
+        let unchanged = match self.unchanged_artifact(&repo, &options).await {
             Ok(found) => found,
-            Err(IncludeProblem::Invalid(invalid)) => {
+            Err(e) => {
+                let reason = fetch_reason(&e);
+                let message = format!("failed to checkout and determine revision: {e}");
                 return self
                     .fail(
                         object,
@@ -478,89 +504,123 @@ impl Reconciler for GitRepositoryReconciler {
                         status,
                         conds,
                         generation,
-                        STALLED,
-                        "InvalidSpec",
-                        &invalid.to_string(),
-                        true,
-                    )
-                    .await;
-            }
-            Err(IncludeProblem::Unavailable(message)) => {
-                return self
-                    .fail(
-                        object,
-                        &key,
-                        status,
-                        conds,
-                        generation,
-                        INCLUDE_UNAVAILABLE,
-                        "IncludeUnavailable",
+                        FETCH_FAILED,
+                        reason,
                         &message,
                         false,
                     )
                     .await;
             }
         };
-        let included_artifacts: Vec<Artifact> =
-            inclusions.iter().map(|i| i.artifact.clone()).collect();
-
-        let store = self.store.clone();
-        let ignore_spec = repo.spec.ignore.clone();
-        let (ns, name) = (key.namespace.clone(), key.name.clone());
-        // git and packing are blocking work: keep them off the async workers.
-        let job = tokio::task::spawn_blocking(move || {
-            let checkout = workdir.path().join("checkout");
-            let result = git::fetch(&options, &checkout).map_err(|e| {
-                (
-                    FETCH_FAILED,
-                    fetch_reason(&e),
-                    format!("failed to checkout and determine revision: {e}"),
-                )
-            })?;
-            apply_inclusions(&result.dir, &inclusions)
-                .map_err(|e| (INCLUDE_UNAVAILABLE, "IncludeUnavailable", e))?;
-            let rules = IgnoreRules::load(&result.dir, ignore_spec.as_deref()).map_err(|e| {
-                (
-                    "StorageOperationFailed",
-                    "StorageOperationFailed",
-                    format!("reading ignore rules: {e}"),
-                )
-            })?;
-            let (artifact, _) = store
-                .store_dir(KIND, &ns, &name, &result.revision, &result.dir, &rules)
-                .map_err(|e| {
-                    (
-                        "StorageOperationFailed",
+        let (artifact, included_artifacts) = if let Some(artifact) = unchanged {
+            (artifact, Vec::new())
+        } else {
+            let workdir = match tempfile::tempdir() {
+                Ok(d) => d,
+                Err(e) => {
+                    return ReconcileOutcome::Transient(ReconcileError::new(
                         "StorageOperationFailed",
                         e.to_string(),
+                    ))
+                }
+            };
+            let inclusions = match self.inclusions(&repo, &key.namespace, workdir.path()).await {
+                Ok(found) => found,
+                Err(IncludeProblem::Invalid(invalid)) => {
+                    return self
+                        .fail(
+                            object,
+                            &key,
+                            status,
+                            conds,
+                            generation,
+                            STALLED,
+                            "InvalidSpec",
+                            &invalid.to_string(),
+                            true,
+                        )
+                        .await;
+                }
+                Err(IncludeProblem::Unavailable(message)) => {
+                    return self
+                        .fail(
+                            object,
+                            &key,
+                            status,
+                            conds,
+                            generation,
+                            INCLUDE_UNAVAILABLE,
+                            "IncludeUnavailable",
+                            &message,
+                            false,
+                        )
+                        .await;
+                }
+            };
+            let included_artifacts: Vec<Artifact> =
+                inclusions.iter().map(|i| i.artifact.clone()).collect();
+
+            let store = self.store.clone();
+            let ignore_spec = repo.spec.ignore.clone();
+            let (ns, name) = (key.namespace.clone(), key.name.clone());
+            // git and packing are blocking work: keep them off the async workers.
+            let job = tokio::task::spawn_blocking(move || {
+                let checkout = workdir.path().join("checkout");
+                let result = git::fetch(&options, &checkout).map_err(|e| {
+                    (
+                        FETCH_FAILED,
+                        fetch_reason(&e),
+                        format!("failed to checkout and determine revision: {e}"),
                     )
                 })?;
-            // Old artifacts going is housekeeping; a failure here must not fail the reconcile.
-            let _ = store.gc(KIND, &ns, &name, KEEP_ARTIFACTS, &artifact.path);
-            Ok(artifact)
-        });
-        let fetched = match tokio::time::timeout(timeout + Duration::from_secs(30), job).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(join)) => Err((
-                FETCH_FAILED,
-                "GitOperationFailed",
-                format!("fetch task failed: {join}"),
-            )),
-            Err(_) => Err((
-                FETCH_FAILED,
-                "GitOperationFailed",
-                format!("timeout after {timeout:?}"),
-            )),
-        };
-        let artifact = match fetched {
-            Ok(a) => a,
-            Err((condition, reason, message)) => {
-                return self
-                    .fail(
-                        object, &key, status, conds, generation, condition, reason, &message, false,
-                    )
-                    .await;
-            }
+                apply_inclusions(&result.dir, &inclusions)
+                    .map_err(|e| (INCLUDE_UNAVAILABLE, "IncludeUnavailable", e))?;
+                let rules =
+                    IgnoreRules::load(&result.dir, ignore_spec.as_deref()).map_err(|e| {
+                        (
+                            "StorageOperationFailed",
+                            "StorageOperationFailed",
+                            format!("reading ignore rules: {e}"),
+                        )
+                    })?;
+                let (artifact, _) = store
+                    .store_dir(KIND, &ns, &name, &result.revision, &result.dir, &rules)
+                    .map_err(|e| {
+                        (
+                            "StorageOperationFailed",
+                            "StorageOperationFailed",
+                            e.to_string(),
+                        )
+                    })?;
+                // Old artifacts going is housekeeping; a failure here must not fail the reconcile.
+                let _ = store.gc(KIND, &ns, &name, KEEP_ARTIFACTS, &artifact.path);
+                Ok(artifact)
+            });
+            let fetched = match tokio::time::timeout(timeout + Duration::from_secs(30), job).await {
+                Ok(Ok(r)) => r,
+                Ok(Err(join)) => Err((
+                    FETCH_FAILED,
+                    "GitOperationFailed",
+                    format!("fetch task failed: {join}"),
+                )),
+                Err(_) => Err((
+                    FETCH_FAILED,
+                    "GitOperationFailed",
+                    format!("timeout after {timeout:?}"),
+                )),
+            };
+            let artifact = match fetched {
+                Ok(a) => a,
+                Err((condition, reason, message)) => {
+                    return self
+                        .fail(
+                            object, &key, status, conds, generation, condition, reason, &message,
+                            false,
+                        )
+                        .await;
+                }
+            };
+            (artifact, included_artifacts)
         };
 
         let now = chrono::Utc::now();

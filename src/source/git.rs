@@ -592,27 +592,14 @@ fn ssh_files(
     Ok(SshFiles { _dir: dir, command })
 }
 
-/// How deep submodules may nest: a guard against a chain of repositories without end.
-const MAX_SUBMODULE_DEPTH: usize = 10;
-
-fn fetch_blocking(
+/// An empty bare repository to fetch into, isolated from any user or system git
+/// configuration, with the transport settings of `opts` (timeouts, ssh command,
+/// bearer token). The directory and ssh files live as long as the first two values.
+fn scratch_repository(
     opts: &FetchOptions,
-    out: &Path,
-    interrupt: &AtomicBool,
-) -> Result<FetchResult, GitError> {
-    fetch_tree(opts, out, interrupt, 0)
-}
-
-/// Fetch and check out one repository; `depth` counts the submodule levels above it.
-fn fetch_tree(
-    opts: &FetchOptions,
-    out: &Path,
-    interrupt: &AtomicBool,
-    depth: usize,
-) -> Result<FetchResult, GitError> {
-    let url = &opts.url;
+) -> Result<(tempfile::TempDir, Option<SshFiles>, gix::Repository), GitError> {
     let other = |detail: String| GitError::Other {
-        url: redact_url(url),
+        url: redact_url(&opts.url),
         detail,
     };
     let gitdir = tempfile::Builder::new()
@@ -656,6 +643,87 @@ fn fetch_tree(
     .to_thread_local();
     // Trees and delta bases are read repeatedly during checkout.
     repo.object_cache_size_if_unset(16 * 1024 * 1024);
+    Ok((gitdir, ssh, repo))
+}
+
+/// The revision a fetch of `opts` would produce now, from the remote's references
+/// alone (one handshake, no objects): what lets a reconcile skip the fetch when its
+/// artifact already is that revision, as Flux's optimized clone does. None when it
+/// cannot tell without fetching.
+pub fn remote_revision(opts: &FetchOptions) -> Result<Option<String>, GitError> {
+    validate_url(&opts.url)?;
+    install_crypto_provider();
+    let (refspec, label) = match &opts.reference {
+        GitRef::Branch(b) => {
+            check_ref_component(b)?;
+            (
+                format!("+refs/heads/{b}:refs/remotes/origin/{b}"),
+                b.clone(),
+            )
+        }
+        GitRef::Tag(t) => {
+            check_ref_component(t)?;
+            (format!("+refs/tags/{t}:refs/tags/{t}"), t.clone())
+        }
+        GitRef::Name(n) => {
+            let n = n.strip_suffix("^{}").unwrap_or(n);
+            if !n.starts_with("refs/") || n.ends_with('/') {
+                return Ok(None);
+            }
+            check_ref_component(n)?;
+            (format!("+{n}:refs/ferroflux/fetched"), n.to_owned())
+        }
+        // A pinned commit is its own revision.
+        GitRef::Commit { sha, branch } => {
+            let sha = sha.to_ascii_lowercase();
+            return Ok(Some(match branch {
+                Some(b) => format!("{b}@sha1:{sha}"),
+                None => format!("sha1:{sha}"),
+            }));
+        }
+        // The range picks among the tags: that is a fetch's own work.
+        GitRef::SemVer(_) => return Ok(None),
+    };
+    let (_gitdir, _ssh, repo) = scratch_repository(opts)?;
+    let gix_err = |e: gix::Error| scrub(classify(&opts.url, &e), opts);
+    let remote = repo
+        .remote_at(opts.url.as_str())
+        .map_err(gix_err)?
+        .with_fetch_tags(gix::remote::fetch::Tags::None)
+        .with_refspecs([refspec.as_str()], Direction::Fetch)
+        .map_err(gix_err)?;
+    let conn = connect(&remote, opts).map_err(gix_err)?;
+    let (map, _) = conn
+        .ref_map(gix::progress::Discard, Default::default())
+        .map_err(gix_err)?;
+    // The commit a tag points to is advertised peeled; an annotated tag that is
+    // not cannot be told apart from its commit here.
+    Ok(map.mappings.first().and_then(|m| {
+        let id = m.remote.peeled_id().or_else(|| m.remote.as_id())?;
+        Some(format!("{label}@sha1:{}", id.to_hex()))
+    }))
+}
+
+/// How deep submodules may nest: a guard against a chain of repositories without end.
+const MAX_SUBMODULE_DEPTH: usize = 10;
+
+fn fetch_blocking(
+    opts: &FetchOptions,
+    out: &Path,
+    interrupt: &AtomicBool,
+) -> Result<FetchResult, GitError> {
+    fetch_tree(opts, out, interrupt, 0)
+}
+
+/// Fetch and check out one repository; `depth` counts the submodule levels above it.
+fn fetch_tree(
+    opts: &FetchOptions,
+    out: &Path,
+    interrupt: &AtomicBool,
+    depth: usize,
+) -> Result<FetchResult, GitError> {
+    let url = &opts.url;
+    let (_gitdir, _ssh, repo) = scratch_repository(opts)?;
 
     let (refspecs, label): (Vec<String>, Option<String>) = match &opts.reference {
         GitRef::Branch(b) => {
