@@ -28,10 +28,10 @@ for v in 1.27 1.33; do
   test -x "/usr/lib/google-cloud-sdk/bin/kubectl.$v" || { echo "kubectl $v missing under /usr/lib/google-cloud-sdk/bin" >&2; exit 1; }
 done
 
-log "Helm SDK oracle (.venv)"
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import helm_python, pytest' 2>/dev/null; then
+log "oracles in .venv: the Helm SDK, moto's S3 server and boto3"
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import helm_python, pytest, moto, boto3' 2>/dev/null; then
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check 'helm-python-sdk==0.2.2' 'pytest>=8'
+  .venv/bin/pip install -q --disable-pip-version-check 'helm-python-sdk==0.2.2' 'pytest>=8' 'moto[server]==5.2.5'
 fi
 
 log "cargo-nextest"

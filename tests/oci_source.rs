@@ -19,7 +19,7 @@ use ferroflux_apiserver::Config;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use registry::Registry;
-use replica::{cli, flux_cluster, ks_resource, poll, ready, start_replica};
+use replica::{apply, cli, flux_cluster, ks_resource, poll, ready, ready_with, start_replica};
 use serde_json::{json, Value};
 
 fn oci_resource() -> ApiResource {
@@ -27,20 +27,6 @@ fn oci_resource() -> ApiResource {
         &GroupVersionKind::gvk("source.toolkit.fluxcd.io", "v1", "OCIRepository"),
         "ocirepositories",
     )
-}
-
-async fn apply(api: &Api<DynamicObject>, manifest: Value) {
-    let name = manifest["metadata"]["name"]
-        .as_str()
-        .expect("name")
-        .to_owned();
-    api.patch(
-        &name,
-        &PatchParams::apply("kubectl").force(),
-        &Patch::Apply(manifest),
-    )
-    .await
-    .expect("apply");
 }
 
 /// An artifact command against the test's registry (its credentials, plain HTTP);
@@ -92,16 +78,6 @@ fn settings(dir: &Path, version: &str) {
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  version: \"{version}\"\n"),
     )
     .expect("write");
-}
-
-/// The OCIRepository once its Ready condition has `reason`.
-async fn ready_with(api: &Api<DynamicObject>, name: &str, status: &str, reason: &str) -> Value {
-    poll(&format!("{name} Ready={status} {reason}"), || async {
-        let o = serde_json::to_value(api.get(name).await.ok()?).ok()?;
-        let (s, r, _) = ready(&o)?;
-        (s == status && r == reason).then_some(o)
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,7 +92,15 @@ pub async fn source_helm(global: &GlobalArgs, args: &HelmRepositoryArgs) -> anyh
     let object = helm_repository(args, &global.namespace)?;
     // An OCI HelmRepository has no status to wait for (Flux's static object).
     let wait = object.pointer("/spec/type") != Some(&json!("oci"));
-    create_source(global, &flux::HELM_REPOSITORY, &object, args.export, wait).await
+    create_source(
+        global,
+        &flux::HELM_REPOSITORY,
+        &object,
+        None,
+        args.export,
+        wait,
+    )
+    .await
 }
 
 #[derive(Debug, clap::Args)]
@@ -171,7 +179,116 @@ pub fn oci_repository(args: &OciRepositoryArgs, namespace: &str) -> anyhow::Resu
 
 pub async fn source_oci(global: &GlobalArgs, args: &OciRepositoryArgs) -> anyhow::Result<()> {
     let object = oci_repository(args, &global.namespace)?;
-    create_source(global, &flux::OCI_REPOSITORY, &object, args.export, true).await
+    create_source(
+        global,
+        &flux::OCI_REPOSITORY,
+        &object,
+        None,
+        args.export,
+        true,
+    )
+    .await
+}
+
+#[derive(Debug, clap::Args)]
+pub struct BucketArgs {
+    /// The name of the Bucket.
+    name: String,
+    /// The S3 API: generic (any S3-compatible storage), aws, gcp or azure.
+    #[arg(long, default_value = "generic",
+          value_parser = ["generic", "aws", "gcp", "azure"])]
+    provider: String,
+    /// The name of the bucket.
+    #[arg(long = "bucket-name")]
+    bucket_name: Option<String>,
+    /// The object storage endpoint, host[:port].
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// The bucket's region.
+    #[arg(long)]
+    region: Option<String>,
+    /// Talk plain HTTP to the endpoint.
+    #[arg(long)]
+    insecure: bool,
+    /// The access key; with --secret-key, stored in a Secret named after the Bucket.
+    #[arg(long = "access-key")]
+    access_key: Option<String>,
+    /// The secret key (see --access-key).
+    #[arg(long = "secret-key")]
+    secret_key: Option<String>,
+    /// A Secret in the namespace with `accesskey` and `secretkey`.
+    #[arg(long)]
+    secret_ref: Option<String>,
+    /// Paths to leave out of the artifact, in .gitignore format, comma separated.
+    #[arg(long = "ignore-paths", value_delimiter = ',')]
+    ignore_paths: Vec<String>,
+    /// How often the bucket is listed.
+    #[arg(long, default_value = "1m", value_parser = flux::parse_duration_arg)]
+    interval: Duration,
+    /// Print the Bucket as YAML instead of applying it.
+    #[arg(long)]
+    export: bool,
+}
+
+/// The Bucket the flags describe.
+pub fn bucket(args: &BucketArgs, namespace: &str) -> anyhow::Result<Value> {
+    let Some(bucket_name) = args.bucket_name.as_deref().filter(|b| !b.is_empty()) else {
+        bail!("bucket-name is required");
+    };
+    let Some(endpoint) = args.endpoint.as_deref().filter(|e| !e.is_empty()) else {
+        bail!("endpoint is required");
+    };
+    // Keys in the order sigs.k8s.io/yaml prints them (sorted), as flux's export.
+    let mut spec = serde_json::Map::new();
+    spec.insert("bucketName".into(), json!(bucket_name));
+    spec.insert("endpoint".into(), json!(endpoint));
+    if !args.ignore_paths.is_empty() {
+        spec.insert("ignore".into(), json!(args.ignore_paths.join("\n")));
+    }
+    if args.insecure {
+        spec.insert("insecure".into(), json!(true));
+    }
+    spec.insert("interval".into(), json!(format_go_duration(args.interval)));
+    spec.insert("provider".into(), json!(args.provider));
+    if let Some(region) = args.region.as_deref().filter(|r| !r.is_empty()) {
+        spec.insert("region".into(), json!(region));
+    }
+    if let Some(secret) = &args.secret_ref {
+        spec.insert("secretRef".into(), json!({ "name": secret }));
+    }
+    Ok(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "Bucket",
+        "metadata": {"name": args.name, "namespace": namespace},
+        "spec": Value::Object(spec),
+    }))
+}
+
+pub async fn source_bucket(global: &GlobalArgs, args: &BucketArgs) -> anyhow::Result<()> {
+    let mut object = bucket(args, &global.namespace)?;
+    // As flux does: keys given on the command line go into a Secret named after
+    // the Bucket, which the Bucket then names (--export prints the Bucket only).
+    let secret = match (&args.secret_ref, &args.access_key, &args.secret_key) {
+        (None, Some(access), Some(secret)) if !args.export => Some(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": args.name, "namespace": global.namespace},
+            "stringData": {"accesskey": access, "secretkey": secret},
+        })),
+        _ => None,
+    };
+    if secret.is_some() {
+        object["spec"]["secretRef"] = json!({ "name": args.name });
+    }
+    create_source(
+        global,
+        &flux::BUCKET,
+        &object,
+        secret.as_ref(),
+        args.export,
+        true,
+    )
+    .await
 }
 
 /// Prints (`export`) or applies a source and, with `wait`, waits until it has an
@@ -180,6 +297,7 @@ async fn create_source(
     global: &GlobalArgs,
     kind: &flux::FluxKind,
     object: &Value,
+    credentials: Option<&Value>,
     export: bool,
     wait: bool,
 ) -> anyhow::Result<()> {
@@ -191,6 +309,24 @@ async fn create_source(
     let name = object["metadata"]["name"].as_str().unwrap_or_default();
     println!("✚ generating {display} source");
     let client = flux::client(global).await?;
+    if let Some(secret) = credentials {
+        println!(
+            "► applying secret with the {} credentials",
+            display.to_lowercase()
+        );
+        let secrets: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+            client.clone(),
+            &global.namespace,
+            &kube::discovery::ApiResource::erase::<k8s_openapi::api::core::v1::Secret>(&()),
+        );
+        apply_object(
+            &secrets,
+            secret["metadata"]["name"].as_str().unwrap_or_default(),
+            secret,
+        )
+        .await?;
+        println!("✔ authentication configured");
+    }
     let api = flux::api(&client, kind, Some(&global.namespace));
     println!("► applying {display} source");
     let (existed, generation) = apply_object(&api, name, object).await?;

@@ -102,6 +102,18 @@ pub const OCI_REPOSITORY: FluxKind = FluxKind {
     quote_failure: false,
 };
 
+pub const BUCKET: FluxKind = FluxKind {
+    group: "source.toolkit.fluxcd.io",
+    version: "v1",
+    kind: "Bucket",
+    plural: "buckets",
+    display: "Bucket",
+    revision: "/status/artifact/revision",
+    done_verb: "fetched",
+    truncate_hex: true,
+    quote_failure: false,
+};
+
 pub const KUSTOMIZATION: FluxKind = FluxKind {
     group: "kustomize.toolkit.fluxcd.io",
     version: "v1",

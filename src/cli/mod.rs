@@ -215,6 +215,8 @@ enum CreateSourceKind {
     Helm(create::HelmRepositoryArgs),
     /// An OCIRepository.
     Oci(create::OciRepositoryArgs),
+    /// A Bucket (S3-compatible object storage).
+    Bucket(create::BucketArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -303,6 +305,8 @@ enum GetSourceKind {
     Chart(GetArgs),
     /// Get OCIRepository statuses.
     Oci(GetArgs),
+    /// Get Bucket statuses.
+    Bucket(GetArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -342,6 +346,8 @@ enum NamedSourceKind {
     Chart { name: String },
     /// An OCIRepository.
     Oci { name: String },
+    /// A Bucket.
+    Bucket { name: String },
 }
 
 impl NamedSourceKind {
@@ -351,6 +357,7 @@ impl NamedSourceKind {
             NamedSourceKind::Helm { name } => (&flux::HELM_REPOSITORY, name),
             NamedSourceKind::Chart { name } => (&flux::HELM_CHART, name),
             NamedSourceKind::Oci { name } => (&flux::OCI_REPOSITORY, name),
+            NamedSourceKind::Bucket { name } => (&flux::BUCKET, name),
         }
     }
 }
@@ -426,6 +433,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             global,
         } => block_on(create::source_oci(&global, &args)),
         Command::Create {
+            what:
+                CreateCommand::Source {
+                    kind: CreateSourceKind::Bucket(args),
+                },
+            global,
+        } => block_on(create::source_bucket(&global, &args)),
+        Command::Create {
             what: CreateCommand::Helmrelease(args),
             global,
         } => block_on(create::helmrelease(&global, &args)),
@@ -438,6 +452,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 GetSourceKind::Helm(args) => (&flux::HELM_REPOSITORY, args),
                 GetSourceKind::Chart(args) => (&flux::HELM_CHART, args),
                 GetSourceKind::Oci(args) => (&flux::OCI_REPOSITORY, args),
+                GetSourceKind::Bucket(args) => (&flux::BUCKET, args),
             };
             block_on(flux::get(
                 &global,

@@ -11,6 +11,7 @@ use kube::api::ApiResource;
 
 use crate::actors::{KindConfig, KindRegistration, Ownership, Replica};
 use crate::apply::{Applier, Impersonator};
+use crate::controllers::bucket::BucketReconciler;
 use crate::controllers::events::EventRecorder;
 use crate::controllers::gitrepository::{GitRepositoryReconciler, CONTROLLER};
 use crate::controllers::helmchart::HelmChartReconciler;
@@ -265,6 +266,11 @@ pub(crate) async fn start(
         store: store.clone(),
         events: EventRecorder::new(client.clone(), CONTROLLER, args.id.clone()),
     };
+    let buckets = BucketReconciler {
+        client: client.clone(),
+        store: store.clone(),
+        events: EventRecorder::new(client.clone(), CONTROLLER, args.id.clone()),
+    };
     let helm_charts = HelmChartReconciler {
         client: client.clone(),
         store: store.clone(),
@@ -316,6 +322,7 @@ pub(crate) async fn start(
             KindRegistration::new(git, kind_config.clone()),
             KindRegistration::new(helm_repositories, kind_config.clone()),
             KindRegistration::new(oci_repositories, kind_config.clone()),
+            KindRegistration::new(buckets, kind_config.clone()),
             KindRegistration::new(helm_charts, kind_config.clone()),
             KindRegistration::new(helm_releases, kind_config.clone()),
             KindRegistration::new(kustomizations, kind_config),
@@ -389,6 +396,7 @@ pub(crate) async fn start(
             "OCIRepository",
             "ocirepositories",
         ),
+        ("source.toolkit.fluxcd.io", "v1", "Bucket", "buckets"),
         (
             "helm.toolkit.fluxcd.io",
             "v2",

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::actors::{ObjectKey, ReconcileContext, ReconcileOutcome, Reconciler};
 use crate::api::conditions::types::{BUILD_FAILED, FETCH_FAILED, STORAGE_OPERATION_FAILED};
 use crate::api::meta::Artifact;
-use crate::api::source_v1::{GitRepository, HelmChart, HelmChartStatus, HelmRepository};
+use crate::api::source_v1::{Bucket, GitRepository, HelmChart, HelmChartStatus, HelmRepository};
 use crate::controllers::events::{EventRecorder, EventType};
 use crate::controllers::helmrepository::{self, repository_getter};
 use crate::controllers::source_status::{self, Failure};
@@ -1074,11 +1074,15 @@ impl HelmChartReconciler {
                     .ok_or_else(no_artifact)?;
                 Ok(Source::Tarball(artifact))
             }
-            "Bucket" => Err(Failure::retry(
-                FETCH_FAILED,
-                "SourceUnavailable",
-                "charts from a Bucket source are not supported yet",
-            )),
+            "Bucket" => {
+                let api: Api<Bucket> = Api::namespaced(self.client.clone(), namespace);
+                let bucket = api.get(&source.name).await.map_err(not_found)?;
+                let artifact = bucket
+                    .status
+                    .and_then(|s| s.artifact)
+                    .ok_or_else(no_artifact)?;
+                Ok(Source::Tarball(artifact))
+            }
             other => Err(Failure::stalled(
                 FETCH_FAILED,
                 "SourceUnavailable",

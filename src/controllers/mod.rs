@@ -1,5 +1,6 @@
 //! The reconcilers of the Flux kinds, and what they share.
 
+pub mod bucket;
 pub mod conditions;
 pub mod events;
 pub mod finalizer;

@@ -382,6 +382,18 @@ impl ArtifactStore {
         Ok(format!("{}/{rel_dir}/{link_name}", self.base_url))
     }
 
+    /// A working directory of one object that storage does not serve (its name
+    /// starts with a dot): `<root>/.cache/<kind>/<namespace>/<name>`.
+    pub fn cache_dir(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<PathBuf, ArtifactError> {
+        let (_, rel) = self.object_dir(kind, namespace, name)?;
+        Ok(self.root.join(".cache").join(rel))
+    }
+
     /// Delete every stored artifact of one object (when the object is deleted).
     pub fn remove_object(
         &self,

@@ -125,6 +125,45 @@ pub fn tls_from_secret(
     Ok(TlsMaterial { ca, cert_and_key })
 }
 
+/// `error` and its causes, `: `-joined: reqwest's own message alone does not say
+/// why a connection failed (refused, TLS, timeout).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let part = e.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = e.source();
+    }
+    text
+}
+
+/// `builder` trusting `tls`'s CA and presenting its client certificate.
+pub fn with_tls(
+    mut builder: reqwest::ClientBuilder,
+    tls: &TlsMaterial,
+) -> Result<reqwest::ClientBuilder, HttpError> {
+    if let Some(ca) = &tls.ca {
+        for cert in reqwest::Certificate::from_pem_bundle(ca)
+            .map_err(|e| HttpError::Client(format!("reading the CA certificate: {e}")))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    if let Some((cert, key)) = &tls.cert_and_key {
+        let mut pem = cert.clone();
+        pem.push(b'\n');
+        pem.extend_from_slice(key);
+        let identity = reqwest::Identity::from_pem(&pem)
+            .map_err(|e| HttpError::Client(format!("reading the client certificate: {e}")))?;
+        builder = builder.identity(identity);
+    }
+    Ok(builder)
+}
+
 /// How to download from one repository.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -156,27 +195,12 @@ fn authority(url: &str) -> Option<String> {
 impl HttpGetter {
     pub fn new(repository_url: &str, options: HttpOptions) -> Result<Self, HttpError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .timeout(options.timeout)
             // Helm 4.2's getter names itself so; repositories that serve by agent
             // must see what Flux (which uses Helm's getter) sends.
             .user_agent("Helm/4.2");
-        if let Some(ca) = &options.tls.ca {
-            for cert in reqwest::Certificate::from_pem_bundle(ca)
-                .map_err(|e| HttpError::Client(format!("reading the CA certificate: {e}")))?
-            {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if let Some((cert, key)) = &options.tls.cert_and_key {
-            let mut pem = cert.clone();
-            pem.push(b'\n');
-            pem.extend_from_slice(key);
-            let identity = reqwest::Identity::from_pem(&pem)
-                .map_err(|e| HttpError::Client(format!("reading the client certificate: {e}")))?;
-            builder = builder.identity(identity);
-        }
-        let client = builder
+        let client = with_tls(builder, &options.tls)?
             .build()
             .map_err(|e| HttpError::Client(e.to_string()))?;
         Ok(HttpGetter {

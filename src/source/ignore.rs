@@ -271,6 +271,17 @@ impl IgnoreRules {
         IgnoreRules { patterns }
     }
 
+    /// Exactly `user`'s patterns, without Flux's VCS and default excludes: how Flux
+    /// matches a Bucket's object keys (its root `.sourceignore`, then `spec.ignore`).
+    pub fn only(user: Vec<Pattern>) -> IgnoreRules {
+        IgnoreRules { patterns: user }
+    }
+
+    /// Rules that exclude nothing (a tree that was filtered already).
+    pub fn none() -> IgnoreRules {
+        IgnoreRules::only(Vec::new())
+    }
+
     /// Load `.sourceignore` files below `root` and append `spec_ignore`, as Flux does.
     /// Symlinked directories are not followed.
     pub fn load(root: &Path, spec_ignore: Option<&str>) -> std::io::Result<IgnoreRules> {

@@ -3,12 +3,14 @@
 //! call these blocking functions from `tokio::task::spawn_blocking`.
 
 pub mod artifact;
+pub mod bucket;
 pub mod git;
 pub mod helmrepo;
 pub mod http;
 pub mod ignore;
 pub mod oci;
 pub mod ociartifact;
+pub mod s3;
 pub mod unpacked;
 
 #[cfg(test)]

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use ferroflux_apiserver::{ApiServer, Config};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use serde_json::{json, Value};
 
 /// The Kustomization resource, for dynamic APIs.
@@ -149,4 +151,29 @@ pub fn ready(object: &Value) -> Option<(String, String, String)> {
         c["reason"].as_str()?.to_owned(),
         c["message"].as_str()?.to_owned(),
     ))
+}
+
+/// Applies `manifest` server-side as kubectl would, conflicts forced.
+pub async fn apply(api: &Api<DynamicObject>, manifest: Value) {
+    let name = manifest["metadata"]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    api.patch(
+        &name,
+        &PatchParams::apply("kubectl").force(),
+        &Patch::Apply(manifest),
+    )
+    .await
+    .expect("apply");
+}
+
+/// The object once its Ready condition is `status` with `reason`.
+pub async fn ready_with(api: &Api<DynamicObject>, name: &str, status: &str, reason: &str) -> Value {
+    poll(&format!("{name} Ready={status} {reason}"), || async {
+        let o = serde_json::to_value(api.get(name).await.ok()?).ok()?;
+        let (s, r, _) = ready(&o)?;
+        (s == status && r == reason).then_some(o)
+    })
+    .await
 }

@@ -139,7 +139,9 @@ async fn run_one(
         Err(_) => has(HOOK_FAILED),
     };
     if delete {
-        applier.delete(&r).await.map_err(|e| e.to_string())?;
+        // Helm waits for every hook deletion, so the release (and whoever looks at
+        // it next) never sees a hook that its policy removed.
+        delete_and_wait(applier, &r, timeout).await?;
     }
     result
 }
@@ -163,7 +165,8 @@ pub async fn wait_finished(
     }
 }
 
-/// Deletes an earlier run's object and waits until it is gone.
+/// Deletes a hook's object (an earlier run's, or one its policy removes) and waits
+/// until it is gone.
 async fn delete_and_wait(
     applier: &Applier,
     r: &ObjectRef,

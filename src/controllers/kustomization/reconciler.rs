@@ -21,7 +21,7 @@ use crate::api::kustomize_v1::{
     Kustomization, KustomizationStatus, ResourceInventory, ResourceRef,
 };
 use crate::api::meta::Artifact;
-use crate::api::source_v1::{GitRepository, OCIRepository};
+use crate::api::source_v1::{Bucket, GitRepository, OCIRepository};
 use crate::apply::inventory::{self, DeletionPolicy, InventoryEntry, Owner, OwnerKind};
 use crate::apply::stages::{Action, ChangeSet, ChangeSetEntry, GroupKind};
 use crate::apply::{self as ssa, Applier, Impersonator, ObjectRef, Seen};
@@ -128,6 +128,11 @@ impl KustomizationReconciler {
                     .map_err(unable)?
                     .map(|r| r.status.and_then(|s| s.artifact))
             }
+            "Bucket" => Api::<Bucket>::namespaced(self.client.clone(), &source_namespace)
+                .get_opt(&source.name)
+                .await
+                .map_err(unable)?
+                .map(|r| r.status.and_then(|s| s.artifact)),
             other => {
                 return Err(KustomizationError::Artifact {
                     message: format!("source kind '{other}' is not supported yet"),
